@@ -1,0 +1,5 @@
+import type { Command } from 'commander';
+
+export function registerBuild(image: Command): void {
+  void image;
+}

@@ -1,0 +1,5 @@
+import type { Command } from 'commander';
+
+export function registerFlatten(image: Command): void {
+  void image;
+}

@@ -1,0 +1,6 @@
+/** `gridforge release ...` commands. */
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  void program;
+}

@@ -1,0 +1,6 @@
+/** `gridforge render ...` commands. */
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  void program;
+}

@@ -1,0 +1,6 @@
+/** `gridforge repo ...` commands. */
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  void program;
+}

@@ -1,0 +1,34 @@
+/**
+ * Output conventions shared by every command:
+ * - results go to stdout (human text, or one JSON document with --json);
+ * - progress and warnings go to stderr, so stdout stays parseable;
+ * - progress lines are suppressed with GRIDFORGE_QUIET=1.
+ */
+export interface OutputOptions {
+  json?: boolean;
+}
+
+export function progress(message: string): void {
+  if (process.env.GRIDFORGE_QUIET === '1') return;
+  process.stderr.write(`${message}\n`);
+}
+
+export function warn(message: string): void {
+  process.stderr.write(`warning: ${message}\n`);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printLine(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** A plain text table: columns padded to the widest cell. */
+export function formatTable(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd();
+  return [fmt(cells[0]), fmt(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(fmt)].join('\n');
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Install what gridforge's demo and test suite need on a fresh Debian machine (as root), idempotently:
+# Debian packages, i386 architecture for `apt-get download` of the 32-bit runtime, npm dependencies,
+# a running Docker engine, and the offline base image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  docker.io            # Docker engine (dockerd + containerd); the client may be newer, that is fine
+  debootstrap          # offline base image
+  openssh-server openssh-client   # sshd in test hosts, ssh-keygen
+  supervisor           # supervisord for VO-box config checks outside containers
+  patchelf binutils file   # ELF patching and readelf for the 32-bit runtime
+  umoci                # baseline in the flatten benchmark
+  bubblewrap           # runs sandboxes unprivileged in tests
+  pigz zstd            # baselines / zstd layers
+  environment-modules tcl   # modulefile tests
+  iproute2 iptables    # test hosts: netns, veth, bridge, macvlan
+  sqlite3 openssl      # independent readback of the repository
+  procps psmisc util-linux curl ca-certificates git
+  chromium             # renders the rollout HTML report in tests
+)
+JAVA_PACKAGE=openjdk-17-jdk-headless
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+command -v javac >/dev/null 2>&1 || missing+=("$JAVA_PACKAGE")
+
+need_update=0
+if ! dpkg --print-foreign-architectures | grep -qx i386; then
+  echo "setup: adding the i386 architecture (downloads only; nothing i386 is installed)" >&2
+  dpkg --add-architecture i386
+  need_update=1
+fi
+if [ ! -d /var/lib/apt/lists ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -m1 i386)" ]; then need_update=1; fi
+if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ]; then
+  echo "setup: apt-get update" >&2
+  apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies (better-sqlite3 builds from source when no prebuilt binary can be fetched).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund 2>&1 | grep -v 'Unknown user config' >&2 || { echo "setup: npm ci failed" >&2; exit 1; }
+fi
+
+bash scripts/lib/ensure-docker.sh
+bash scripts/base-image.sh >/dev/null
+echo "setup: ready" >&2
