@@ -15,7 +15,7 @@ PACKAGES=(
   bubblewrap           # runs sandboxes unprivileged in tests
   pigz zstd            # baselines / zstd layers
   environment-modules tcl   # modulefile tests
-  iproute2 iptables    # test hosts: netns, veth, bridge, macvlan
+  iproute2 iptables iputils-ping arping   # test hosts: netns, veth, bridge, macvlan; LAN client probes
   sqlite3 openssl      # independent readback of the repository
   procps psmisc util-linux curl ca-certificates git
   chromium             # renders the rollout HTML report in tests
