@@ -1,0 +1,40 @@
+/**
+ * Images in the local engine: `docker save <ref>` is streamed (never buffered in memory) into a
+ * spool file next to the work directory, then read in place like any docker-save archive.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { pipeline } from 'node:stream/promises';
+import { execa } from 'execa';
+import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
+import { openDockerArchive } from './docker-archive.ts';
+import type { ImageSource } from './image-source.ts';
+
+export async function inspectImageId(ref: string): Promise<string | undefined> {
+  const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], { reject: false });
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+export async function openEngineImage(ref: string, opts: { tmpDir?: string } = {}): Promise<ImageSource> {
+  const id = await inspectImageId(ref);
+  if (!id) throw new UsageError(`no image ${ref} in the local engine`, { where: ref, hint: 'Build or load it first (docker image ls), or pass a docker-save archive / OCI layout directory.' });
+  const spoolDir = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'gridforge-save-'));
+  const spool = path.join(spoolDir, 'save.tar');
+  try {
+    const child = spawn('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const exited = new Promise<number>((res, rej) => { child.on('error', rej); child.on('close', (c) => res(c ?? 1)); });
+    await pipeline(child.stdout, fs.createWriteStream(spool, { highWaterMark: 1 << 20 }));
+    const code = await exited;
+    if (code !== 0) throw new GridforgeError(`docker save ${ref} failed: ${stderr.trim()}`, { where: ref, hint: 'Check that dockerd is running and the image exists.' });
+    const src = openDockerArchive(spool, 'engine', ref);
+    if (src.configDigest !== id) throw new GridforgeError(`docker save returned config ${src.configDigest}, expected ${id}`, { where: ref });
+    return { ...src, repoTags: src.repoTags.length ? src.repoTags : [ref], close: async () => fs.rmSync(spoolDir, { recursive: true, force: true }) };
+  } catch (e) {
+    fs.rmSync(spoolDir, { recursive: true, force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * A push parser over a tar byte stream that reports each entry's header and the absolute offset of
+ * its data, without copying file contents. Callers feed chunks as they stream by (and hash them
+ * themselves), so a layer is read exactly once in the scan pass.
+ */
+import { BLOCK, decodeHeader, finishHeader, isMetaType, isZeroBlock, padded, parsePax, TarFormatError, type TarHeader } from './tar-format.ts';
+
+export interface ScannedEntry {
+  header: TarHeader;
+  /** Absolute offset of the entry's data in the stream. */
+  offset: number;
+}
+
+export class TarScanner {
+  private pos = 0; // bytes consumed so far
+  private headerBuf = Buffer.alloc(BLOCK);
+  private headerFill = 0;
+  private skip = 0; // data bytes (incl. padding) still to skip
+  private metaType: string | null = null;
+  private metaBuf: Buffer[] = [];
+  private metaLeft = 0;
+  private metaPad = 0;
+  private pax: Map<string, Buffer> | undefined;
+  private gnuName: string | undefined;
+  private gnuLink: string | undefined;
+  private zeroBlocks = 0;
+  ended = false;
+
+  constructor(private readonly onEntry: (e: ScannedEntry) => void) {}
+
+  /** Feed the next chunk. Bytes after the end-of-archive marker are accepted and ignored. */
+  push(chunk: Buffer): void {
+    let i = 0;
+    const n = chunk.length;
+    while (i < n && !this.ended) {
+      if (this.skip > 0) {
+        const k = Math.min(this.skip, n - i);
+        this.skip -= k;
+        i += k;
+        this.pos += k;
+        continue;
+      }
+      if (this.metaLeft > 0 || this.metaPad > 0) {
+        if (this.metaLeft > 0) {
+          const k = Math.min(this.metaLeft, n - i);
+          this.metaBuf.push(chunk.subarray(i, i + k));
+          this.metaLeft -= k;
+          i += k;
+          this.pos += k;
+          if (this.metaLeft === 0) this.finishMeta();
+          continue;
+        }
+        const k = Math.min(this.metaPad, n - i);
+        this.metaPad -= k;
+        i += k;
+        this.pos += k;
+        continue;
+      }
+      // header block
+      const k = Math.min(BLOCK - this.headerFill, n - i);
+      chunk.copy(this.headerBuf, this.headerFill, i, i + k);
+      this.headerFill += k;
+      i += k;
+      this.pos += k;
+      if (this.headerFill < BLOCK) continue;
+      this.headerFill = 0;
+      this.onBlock();
+    }
+    if (this.ended) this.pos += n - i;
+  }
+
+  private onBlock(): void {
+    const b = this.headerBuf;
+    if (isZeroBlock(b)) {
+      this.zeroBlocks++;
+      if (this.zeroBlocks >= 2) this.ended = true;
+      return;
+    }
+    if (this.zeroBlocks > 0) throw new TarFormatError('single zero block inside the archive');
+    const raw = decodeHeader(b);
+    if (isMetaType(raw.typeflag)) {
+      if (raw.size > 16 * 1024 * 1024) throw new TarFormatError(`oversized ${raw.typeflag} record at ${raw.name}`);
+      this.metaType = raw.typeflag;
+      this.metaBuf = [];
+      this.metaLeft = raw.size;
+      this.metaPad = padded(raw.size) - raw.size;
+      if (raw.size === 0) this.finishMeta();
+      return;
+    }
+    const header = finishHeader(raw, this.pax, this.gnuName, this.gnuLink);
+    this.pax = undefined;
+    this.gnuName = undefined;
+    this.gnuLink = undefined;
+    const dataSize = raw.typeflag === '1' || raw.typeflag === '2' || raw.typeflag === '5' ? 0 : (header.type === 'file' ? header.size : raw.size);
+    this.onEntry({ header, offset: this.pos });
+    this.skip = padded(dataSize);
+  }
+
+  private finishMeta(): void {
+    const data = Buffer.concat(this.metaBuf);
+    this.metaBuf = [];
+    const t = this.metaType;
+    this.metaType = null;
+    if (t === 'x') this.pax = new Map([...(this.pax ?? []), ...parsePax(data)]);
+    else if (t === 'L') this.gnuName = data.toString('utf8').replace(/\0+$/, '');
+    else if (t === 'K') this.gnuLink = data.toString('utf8').replace(/\0+$/, '');
+    // 'g' (global PAX) is ignored, as docker and containerd do.
+  }
+
+  /** True when the stream ended cleanly (end-of-archive seen, or at a block boundary with nothing pending). */
+  get complete(): boolean {
+    return this.ended || (this.headerFill === 0 && this.skip === 0 && this.metaLeft === 0 && this.metaPad === 0);
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+}

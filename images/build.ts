@@ -1,0 +1,213 @@
+/**
+ * Build an image on the Docker engine: render the context, `docker build` it to an image ID (no
+ * tag, so a failed build leaves no tag behind), then either flatten it into the final tag through
+ * the flatten capability (`images/flatten/index.ts`, `flattenToEngine`) or tag the layered image.
+ *
+ * Uses the docker CLI through execa (the engine here is 20.10, API 1.41, no buildx): the classic
+ * builder (`DOCKER_BUILDKIT=0`) prints "Step N/M : ..." lines, which give progress and the failing
+ * step. Labels go in with `--label`, so they do not invalidate the layer cache.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { getImage, imageRef, type ProjectConfig } from '../scripts/lib/config.ts';
+import { renderImage, writeContext } from './render.ts';
+import { checkEngine, dockerEnv } from './build-engine.ts';
+
+export interface BuildOptions {
+  /** Version part of the tag (default: the image's configured version). */
+  version?: string;
+  /** Flatten to one layer (default true; needs images/flatten). */
+  flatten?: boolean;
+  noCache?: boolean;
+  /** One line of build output or a step message; default: nothing. */
+  onProgress?: (line: string) => void;
+  /** Warnings (e.g. flatten unavailable). */
+  onWarning?: (message: string) => void;
+  /** Overrides for the labels' revision/created values (tests, reproducible release builds). */
+  revision?: string;
+  created?: string;
+}
+
+export interface BuildResult {
+  name: string;
+  ref: string;
+  id: string;
+  os: string;
+  variant: string;
+  version: string;
+  labels: Record<string, string>;
+  flattened: boolean;
+  /** Set when flattened: digest of the flattened image and of the layered source. */
+  digest?: string;
+  sourceDigest?: string;
+  templateHash: string;
+}
+
+const TAIL_LINES = 30;
+
+async function gitValue(root: string, args: string[]): Promise<string | undefined> {
+  try {
+    const r = await execa('git', args, { cwd: root, reject: false, timeout: 5000 });
+    return r.exitCode === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The labels of contract 4 plus the image's own. */
+export async function imageLabels(
+  config: ProjectConfig,
+  name: string,
+  templateHash: string,
+  version: string,
+  opts: Pick<BuildOptions, 'revision' | 'created'> = {},
+): Promise<Record<string, string>> {
+  const img = getImage(config, name);
+  const revision = opts.revision ?? (await gitValue(config.root, ['rev-parse', 'HEAD'])) ?? 'unknown';
+  const source = config.source ?? (await gitValue(config.root, ['config', '--get', 'remote.origin.url'])) ?? `file://${config.root}`;
+  return {
+    ...img.labels,
+    'org.opencontainers.image.title': name,
+    'org.opencontainers.image.version': version,
+    'org.opencontainers.image.revision': revision,
+    'org.opencontainers.image.source': source,
+    'org.opencontainers.image.created': opts.created ?? new Date().toISOString(),
+    'io.gridforge.template-hash': templateHash,
+    'io.gridforge.image': name,
+    'io.gridforge.os': img.os,
+    'io.gridforge.variant': img.variant,
+  };
+}
+
+/** Loads flattenToEngine when the flatten capability exports it; undefined otherwise. */
+async function loadFlattener(): Promise<
+  ((args: { source: string; tag: string }) => Promise<{ ref: string; digest: string; sourceDigest: string }>) | undefined
+> {
+  try {
+    const mod: any = await import('./flatten/index.ts');
+    return typeof mod.flattenToEngine === 'function' ? mod.flattenToEngine : undefined;
+  } catch (err: any) {
+    if (err?.code === 'ERR_MODULE_NOT_FOUND' && String(err?.message ?? '').includes('flatten')) return undefined;
+    throw err;
+  }
+}
+
+/** Render, build, then flatten (default) or tag. Never leaves a tag on a failed build. */
+export async function buildImage(config: ProjectConfig, name: string, opts: BuildOptions = {}): Promise<BuildResult> {
+  const img = getImage(config, name);
+  const version = opts.version ?? img.version;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(version)) {
+    throw new UsageError(`'${version}' cannot be part of a docker tag`, {
+      where: '--image-version',
+      hint: 'Use letters, digits, ".", "_" and "-" only, e.g. 2.1.4-1.',
+    });
+  }
+  const ref = imageRef(config, img, version);
+  const say = opts.onProgress ?? (() => {});
+  const rendered = renderImage(config, name);
+
+  await checkEngine();
+  await checkBase(img.base.image);
+
+  const labels = await imageLabels(config, name, rendered.templateHash, version, opts);
+  const work = await mkdtemp(path.join(os.tmpdir(), 'gridforge-build-'));
+  try {
+    const ctx = path.join(work, 'context');
+    await writeContext(rendered, ctx);
+    const iidFile = path.join(work, 'iid');
+    const args = ['build', '--iidfile', iidFile, '--force-rm'];
+    if (opts.noCache) args.push('--no-cache');
+    for (const [k, v] of Object.entries(labels)) args.push('--label', `${k}=${v}`);
+    args.push(ctx);
+    say(`build ${name}: docker build (${img.os}, ${img.kind === 'vobox' ? `flavour ${img.flavour}` : 'job'}) -> ${ref}`);
+
+    const tail: string[] = [];
+    let step = '';
+    const onLine = (line: string) => {
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+      if (/^Step \d+\/\d+ : /.test(line)) step = line;
+      say(line);
+    };
+    const child = execa('docker', args, { env: dockerEnv(), reject: false, all: true, buffer: false });
+    child.all?.setEncoding('utf8');
+    let rest = '';
+    child.all?.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split(/\r?\n/);
+      rest = lines.pop() ?? '';
+      lines.forEach(onLine);
+    });
+    const result = await child;
+    if (rest) onLine(rest);
+    if (result.exitCode !== 0) {
+      const where = step ? step.replace(/^Step (\d+\/\d+) : /, 'step $1: ') : 'before the first step';
+      throw new GridforgeError(`docker build of ${name} failed at ${where.length > 200 ? `${where.slice(0, 200)}...` : where}`, {
+        hint: 'Fix the cause shown in the build log below (a missing package name, an unreachable Debian mirror, a template error); no tag was changed.',
+        detail: `last ${tail.length} lines of the build log:\n${tail.map((l) => `  | ${l}`).join('\n')}`,
+      });
+    }
+    const id = (await readFile(iidFile, 'utf8')).trim();
+
+    let flattened = false;
+    let finalId = id;
+    let digest: string | undefined;
+    let sourceDigest: string | undefined;
+    if (opts.flatten !== false) {
+      const flattenToEngine = await loadFlattener();
+      if (flattenToEngine) {
+        say(`build ${name}: flattening ${id.slice(0, 19)} into ${ref}`);
+        const r = await flattenToEngine({ source: id, tag: ref });
+        flattened = true;
+        digest = r.digest;
+        sourceDigest = r.sourceDigest;
+        finalId = await inspectId(r.ref ?? ref);
+      } else {
+        opts.onWarning?.('flatten is not available yet (images/flatten/index.ts does not export flattenToEngine): tagging the layered image');
+      }
+    }
+    if (!flattened) await docker(['tag', id, ref]);
+    say(`build ${name}: ${ref} (${finalId.slice(0, 19)})`);
+    return {
+      name,
+      ref,
+      id: finalId,
+      os: img.os,
+      variant: img.variant,
+      version,
+      labels,
+      flattened,
+      ...(digest ? { digest, sourceDigest } : {}),
+      templateHash: rendered.templateHash,
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function docker(args: string[]): Promise<string> {
+  const r = await execa('docker', args, { env: dockerEnv(), reject: false });
+  if (r.exitCode !== 0) {
+    throw new GridforgeError(`docker ${args[0]} failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`, {
+      hint: 'Check that the Docker engine is healthy (docker info).',
+    });
+  }
+  return r.stdout.trim();
+}
+
+async function inspectId(ref: string): Promise<string> {
+  return docker(['image', 'inspect', '--format', '{{.Id}}', ref]);
+}
+
+/** A base that is not on the engine: offline bases get a precise fix; registry bases are pulled by docker build. */
+async function checkBase(base: string): Promise<void> {
+  const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}}', base], { env: dockerEnv(), reject: false });
+  if (r.exitCode === 0) return;
+  if (base.startsWith('gridforge/base:')) {
+    throw new GridforgeError(`the offline base image ${base} is not on the engine`, {
+      hint: `Make it with: bash scripts/base-image.sh ${base} (debootstrap + docker import; no registry needed).`,
+    });
+  }
+}

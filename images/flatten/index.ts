@@ -1,0 +1,217 @@
+/**
+ * Flatten an image to one layer (contract 3): `flattenToEngine`, `flattenToArchive`,
+ * `flattenToOci`. Input: engine reference, docker-save archive (any variant) or OCI layout dir.
+ * The final tree is computed from layer headers (oldest first); surviving file contents are then
+ * streamed from the source blobs straight into the output. Nothing is materialised on disk.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { execa } from 'execa';
+import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
+import { progress } from '../../scripts/lib/output.ts';
+import { countEntries } from '../layer/tree.ts';
+import { loadImageTree, type ImageTree, type ImageTreeOptions } from '../layer/image-tree.ts';
+import { flatConfig, SOURCE_LABEL } from './image-config.ts';
+import { layerTarChunks, layerTarSize } from './layer-tar.ts';
+import { END_OF_ARCHIVE, hex, makeBlobs, member, memberHeader, padding, splitRef } from './outer-archive.ts';
+import { checkFreeSpace } from './free-space.ts';
+
+export { SOURCE_LABEL };
+
+export interface FlattenOptions extends ImageTreeOptions {
+  /** Engine reference, docker-save archive or OCI layout directory. */
+  source: string;
+  /** Name of the result; default: the source reference with `-flat` appended to its tag. */
+  tag?: string;
+}
+
+export interface FlattenResult {
+  /** The tag given to the result (engine: the loaded reference). */
+  ref?: string;
+  /** Image ID of the result: sha256 of its config. */
+  digest: string;
+  /** Image ID of the source. */
+  sourceDigest: string;
+  /** DiffID (= digest, uncompressed) of the single layer. */
+  diffId: string;
+  layerSize: number;
+  entries: number;
+  sourceLayers: number;
+  /** Output path (archive / OCI dir). */
+  output?: string;
+}
+
+/** `repo:tag` -> `repo:tag-flat` (no tag -> `latest-flat`). */
+export function defaultFlatTag(ref: string): string {
+  const { repo, tag } = splitRef(ref);
+  return `${repo}:${tag}-flat`;
+}
+
+function resolveTag(tree: ImageTree, opts: FlattenOptions, required: boolean): string | undefined {
+  if (opts.tag) return opts.tag;
+  const base = tree.src.kind === 'engine' ? tree.src.source : tree.src.repoTags[0];
+  if (base) return defaultFlatTag(base);
+  if (required) throw new UsageError('the source names no image, so there is no default tag', { where: opts.source, hint: 'Pass --tag <repo:tag>.' });
+  return undefined;
+}
+
+async function withTree<T>(opts: FlattenOptions, fn: (tree: ImageTree) => Promise<T>): Promise<T> {
+  const tree = await loadImageTree(opts.source, opts);
+  try {
+    return await fn(tree);
+  } finally {
+    await tree.close();
+  }
+}
+
+/** Outer docker-load archive as a chunk stream; result digests are filled in once streamed. */
+function* dockerLoadStream(tree: ImageTree, tag: string, size: number, out: { diffId?: string; configDigest?: string }): Generator<Buffer> {
+  const hash = crypto.createHash('sha256');
+  yield memberHeader('layer.tar', size);
+  yield* layerTarChunks(tree.root, hash);
+  yield padding(size);
+  const diffId = `sha256:${hash.digest('hex')}`;
+  const cfg = flatConfig(tree.src.config, tree.src.configDigest, tree.src.layers.length, diffId);
+  const blobs = makeBlobs(cfg, diffId, size, tag, 'layer.tar');
+  out.diffId = diffId;
+  out.configDigest = blobs.configDigest;
+  yield member(`blobs/sha256/${hex(blobs.configDigest)}`, blobs.config);
+  yield member('manifest.json', blobs.dockerManifest);
+  yield END_OF_ARCHIVE;
+}
+
+export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResult> {
+  return withTree(opts, async (tree) => {
+    const tag = resolveTag(tree, opts, true)!;
+    const size = layerTarSize(tree.root);
+    const { entries } = countEntries(tree.root);
+    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(size / 1048576).toFixed(1)} MiB) into docker load as ${tag}`);
+    const child = spawn('docker', ['load'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const exited = new Promise<number>((res, rej) => { child.on('error', rej); child.on('close', (c) => res(c ?? 1)); });
+    const res: { diffId?: string; configDigest?: string } = {};
+    try {
+      await pipeline(Readable.from(dockerLoadStream(tree, tag, size, res), { objectMode: false }), child.stdin);
+    } catch (e) {
+      child.kill();
+      await exited.catch(() => 0);
+      throw new GridforgeError(`docker load failed: ${stderr.trim() || (e as Error).message}`, { where: tag, hint: 'Check that dockerd is running.' });
+    }
+    const code = await exited;
+    if (code !== 0) throw new GridforgeError(`docker load failed: ${stderr.trim()}`, { where: tag, hint: 'Check that dockerd is running and has disk space.' });
+    const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}}', tag], { reject: false });
+    if (r.exitCode !== 0 || r.stdout.trim() !== res.configDigest) {
+      throw new GridforgeError(`docker load did not produce ${res.configDigest} as ${tag} (${stdout.trim()})`, { where: tag });
+    }
+    return { ref: tag, digest: res.configDigest!, sourceDigest: tree.src.configDigest, diffId: res.diffId!, layerSize: size, entries, sourceLayers: tree.src.layers.length };
+  });
+}
+
+function tempSibling(output: string): string {
+  return path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.gridforge-tmp-${process.pid}-${Date.now()}`);
+}
+
+function writeAll(fd: number, buf: Buffer, pos?: number): void {
+  let done = 0;
+  while (done < buf.length) done += fs.writeSync(fd, buf, done, buf.length - done, pos === undefined ? null : pos + done);
+}
+
+/** Write a docker-save archive (Docker 25 layout, loadable by Docker 20.10+). */
+export async function flattenToArchive(opts: FlattenOptions & { output: string }): Promise<FlattenResult> {
+  return withTree(opts, async (tree) => {
+    const tag = resolveTag(tree, opts, false);
+    const size = layerTarSize(tree.root);
+    const { entries } = countEntries(tree.root);
+    checkFreeSpace(path.dirname(path.resolve(opts.output)), size, opts.output);
+    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(size / 1048576).toFixed(1)} MiB) to ${opts.output}`);
+    const tmp = tempSibling(opts.output);
+    const fd = fs.openSync(tmp, 'wx', 0o644);
+    try {
+      const hash = crypto.createHash('sha256');
+      const placeholder = `blobs/sha256/${'0'.repeat(64)}`;
+      writeAll(fd, memberHeader(placeholder, size));
+      for (const chunk of layerTarChunks(tree.root, hash)) writeAll(fd, chunk);
+      writeAll(fd, padding(size));
+      const diffId = `sha256:${hash.digest('hex')}`;
+      writeAll(fd, memberHeader(`blobs/sha256/${hex(diffId)}`, size), 0); // same length: patch in place
+      const cfg = flatConfig(tree.src.config, tree.src.configDigest, tree.src.layers.length, diffId);
+      const blobs = makeBlobs(cfg, diffId, size, tag, `blobs/sha256/${hex(diffId)}`);
+      for (const m of [
+        member(`blobs/sha256/${hex(blobs.configDigest)}`, blobs.config),
+        member(`blobs/sha256/${hex(blobs.manifestDigest)}`, blobs.manifest),
+        member('index.json', blobs.index),
+        member('manifest.json', blobs.dockerManifest),
+        member('oci-layout', blobs.ociLayout),
+        END_OF_ARCHIVE,
+      ]) writeAll(fd, m);
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fs.renameSync(tmp, opts.output);
+      return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length, output: opts.output };
+    } catch (e) {
+      try { fs.closeSync(fd); } catch { /* closed */ }
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+  });
+}
+
+/** Replace `output` (absent, or a previous result) with `tmp` atomically enough: rename, then drop the old one. */
+export function replaceDir(tmp: string, output: string): void {
+  if (fs.existsSync(output)) {
+    const old = `${tmp}.old`;
+    fs.renameSync(output, old);
+    fs.renameSync(tmp, output);
+    fs.rmSync(old, { recursive: true, force: true });
+  } else {
+    fs.renameSync(tmp, output);
+  }
+}
+
+/** Write an OCI image layout directory with the single-layer image. */
+export async function flattenToOci(opts: FlattenOptions & { output: string }): Promise<FlattenResult> {
+  return withTree(opts, async (tree) => {
+    const tag = resolveTag(tree, opts, false);
+    const size = layerTarSize(tree.root);
+    const { entries } = countEntries(tree.root);
+    checkFreeSpace(path.dirname(path.resolve(opts.output)), size, opts.output);
+    if (fs.existsSync(opts.output) && !fs.existsSync(path.join(opts.output, 'oci-layout')) && fs.readdirSync(opts.output).length > 0) {
+      throw new UsageError('output directory exists and is not an OCI layout', { where: opts.output, hint: 'Pass a new directory (or remove it first).' });
+    }
+    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(size / 1048576).toFixed(1)} MiB) to OCI layout ${opts.output}`);
+    const tmp = tempSibling(opts.output);
+    const blobsDir = path.join(tmp, 'blobs', 'sha256');
+    try {
+      fs.mkdirSync(blobsDir, { recursive: true });
+      const hash = crypto.createHash('sha256');
+      const layerTmp = path.join(blobsDir, '.layer.tmp');
+      const fd = fs.openSync(layerTmp, 'wx', 0o644);
+      try {
+        for (const chunk of layerTarChunks(tree.root, hash)) writeAll(fd, chunk);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      const diffId = `sha256:${hash.digest('hex')}`;
+      fs.renameSync(layerTmp, path.join(blobsDir, hex(diffId)));
+      const cfg = flatConfig(tree.src.config, tree.src.configDigest, tree.src.layers.length, diffId);
+      const blobs = makeBlobs(cfg, diffId, size, tag, `blobs/sha256/${hex(diffId)}`);
+      fs.writeFileSync(path.join(blobsDir, hex(blobs.configDigest)), blobs.config);
+      fs.writeFileSync(path.join(blobsDir, hex(blobs.manifestDigest)), blobs.manifest);
+      fs.writeFileSync(path.join(tmp, 'index.json'), blobs.index);
+      fs.writeFileSync(path.join(tmp, 'oci-layout'), blobs.ociLayout);
+      replaceDir(tmp, opts.output);
+      return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length, output: opts.output };
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  });
+}

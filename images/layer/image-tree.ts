@@ -1,0 +1,53 @@
+/**
+ * The whole input side in one call: open the image (engine, archive, OCI dir), scan every layer
+ * (decompress, verify DiffID, parse headers; two layers in flight), then apply them oldest first
+ * to an in-memory tree. Both the flattener and the sandbox writer start from this tree; the
+ * file contents stay in the source blobs / spool files until an output reads them by offset.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { progress } from '../../scripts/lib/output.ts';
+import { openImageSource } from '../archive/open.ts';
+import type { ImageSource } from '../archive/image-source.ts';
+import { scanLayers } from '../archive/layer-scan.ts';
+import { applyLayers, type ApplyLimits } from './apply.ts';
+import { newRoot, type Node } from './tree.ts';
+
+export interface ImageTree {
+  src: ImageSource;
+  root: Node;
+  /** Sum of uncompressed layer sizes. */
+  layerBytes: number;
+  close(): Promise<void>;
+}
+
+export interface ImageTreeOptions {
+  /** Where spool files go (engine saves, decompressed layers); default: the OS temp dir. */
+  tmpDir?: string;
+  limits?: ApplyLimits;
+  quiet?: boolean;
+}
+
+export async function loadImageTree(source: string, opts: ImageTreeOptions = {}): Promise<ImageTree> {
+  const say = (m: string) => { if (!opts.quiet) progress(m); };
+  say(`reading ${source}`);
+  const src = await openImageSource(source, { tmpDir: opts.tmpDir });
+  const spoolDir = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'gridforge-layers-'));
+  const close = async () => {
+    fs.rmSync(spoolDir, { recursive: true, force: true });
+    await src.close();
+  };
+  try {
+    let done = 0;
+    const layers = await scanLayers(src.layers, spoolDir, (i, l) => {
+      done++;
+      say(`  layer ${done}/${src.layers.length} verified (${l.entries.length} entries, ${(l.uncompressedSize / 1048576).toFixed(1)} MiB, ${l.compression})`);
+    });
+    const root = applyLayers(newRoot(), layers, opts.limits);
+    return { src, root, layerBytes: layers.reduce((s, l) => s + l.uncompressedSize, 0), close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * Render an image's build context from the handlebars templates in templates/.
+ *
+ * read config -> pick template set (templates/vobox or templates/job) -> render Dockerfile.hbs with
+ * the package-manager partial (templates/partials/install-<pm>.hbs) -> render/copy rootfs/ (files
+ * ending in .hbs are rendered and lose the suffix; per-service files are left out when the image
+ * does not build that service in) -> hash the rendered context (the `io.gridforge.template-hash`
+ * label). Pure: nothing touches the disk except `writeContext`.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Handlebars from 'handlebars';
+import { load as loadYaml } from 'js-yaml';
+import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import {
+  SERVICES,
+  getImage,
+  type ImageConfig,
+  type JobImageConfig,
+  type ProjectConfig,
+  type VoboxImageConfig,
+} from '../scripts/lib/config.ts';
+
+/** The project's templates folder (templates belong to gridforge, not to a config file). */
+export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
+
+export interface RenderedFile {
+  /** Path inside the build context, '/'-separated, e.g. `Dockerfile`, `rootfs/etc/supervisord.conf`. */
+  path: string;
+  content: string;
+  mode: number;
+}
+
+export interface RenderedImage {
+  image: ImageConfig;
+  dockerfile: string;
+  /** Every file of the build context, sorted by path (the Dockerfile included). */
+  files: RenderedFile[];
+  /** sha256 over paths, modes and contents of the rendered context. */
+  templateHash: string;
+}
+
+export interface RenderOptions {
+  templatesDir?: string;
+}
+
+const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._:-]*$/;
+
+/** Read a package list: one package a line, '#' comments, blank lines ignored. */
+export function readPackageList(file: string, displayName = file): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err: any) {
+    throw new UsageError(`cannot read the package list (${err?.code ?? err})`, {
+      where: displayName,
+      hint: 'Point the image\'s `packages` key at an existing file with one package a line.',
+    });
+  }
+  const packages: string[] = [];
+  text.split('\n').forEach((line, i) => {
+    const name = line.replace(/#.*/, '').trim();
+    if (!name) return;
+    if (!PACKAGE_NAME.test(name)) {
+      throw new UsageError(`'${name}' is not a package name`, {
+        where: `${displayName}:${i + 1}`,
+        hint: 'Write one package name per line (letters, digits, + . _ : -); comments start with #.',
+      });
+    }
+    if (!packages.includes(name)) packages.push(name);
+  });
+  if (packages.length === 0) {
+    throw new UsageError('the package list is empty', { where: displayName, hint: 'List at least one package, one a line.' });
+  }
+  return packages;
+}
+
+function makeHandlebars(templatesDir: string): typeof Handlebars {
+  const hb = Handlebars.create();
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : ''));
+  const partialsDir = path.join(templatesDir, 'partials');
+  for (const f of readdirSync(partialsDir)) {
+    if (f.endsWith('.hbs')) hb.registerPartial(f.slice(0, -4), readFileSync(path.join(partialsDir, f), 'utf8'));
+  }
+  return hb;
+}
+
+function renderTemplate(hb: typeof Handlebars, file: string, text: string, context: object): string {
+  try {
+    return hb.compile(text, { noEscape: true })(context);
+  } catch (err: any) {
+    throw new GridforgeError(`template does not render: ${err?.message ?? err}`, {
+      where: file,
+      hint: 'Fix the handlebars template (gridforge ships it; this is a defect in templates/).',
+      cause: err,
+    });
+  }
+}
+
+interface VoboxPackages {
+  [pm: string]: { base: string[]; flavours: Record<string, string[]>; repoSetup?: Record<string, string[]> };
+}
+
+function voboxContext(img: VoboxImageConfig, templatesDir: string) {
+  const file = path.join(templatesDir, 'vobox', 'packages.yaml');
+  const data = loadYaml(readFileSync(file, 'utf8')) as VoboxPackages;
+  const pm = data[img.base.packageManager];
+  const flavourPackages = pm?.flavours?.[img.flavour];
+  if (!pm || !flavourPackages) {
+    throw new UsageError(`no VO-box packages for flavour ${img.flavour} on ${img.base.packageManager} bases`, {
+      where: `images.${img.name}`,
+      hint: `Pick a flavour listed under ${img.base.packageManager} in templates/vobox/packages.yaml.`,
+    });
+  }
+  return {
+    name: img.name,
+    os: img.os,
+    base: img.base.image,
+    packageManager: img.base.packageManager,
+    installPartial: `install-${img.base.packageManager}`,
+    flavour: img.flavour,
+    services: img.services,
+    uid: img.uid,
+    packages: [...pm.base, ...flavourPackages],
+    repoSetup: pm.repoSetup?.[img.flavour] ?? [],
+  };
+}
+
+function jobContext(config: ProjectConfig, img: JobImageConfig) {
+  const rel = path.relative(config.root, img.packagesFile).split(path.sep).join('/');
+  return {
+    name: img.name,
+    os: img.os,
+    base: img.base.image,
+    packageManager: img.base.packageManager,
+    installPartial: `install-${img.base.packageManager}`,
+    packagesList: rel,
+    packages: readPackageList(img.packagesFile, rel),
+    repoSetup: [],
+    bindDirs: img.bindPoints.filter((p) => p !== '/etc/localtime'),
+  };
+}
+
+/** Which service a rootfs file belongs to (left out when the image does not build that service in). */
+function serviceOf(rel: string): string | undefined {
+  const base = path.posix.basename(rel).replace(/\.hbs$/, '');
+  if (rel.startsWith('etc/gridforge/services/')) return base.replace(/\.conf$/, '');
+  const m = /^gridforge-(.+?)(-start|-version)?$/.exec(base);
+  if (m && rel.startsWith('usr/local/bin/')) return (SERVICES as readonly string[]).find((s) => m[1] === s);
+  return undefined;
+}
+
+function walk(dir: string, prefix = ''): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...walk(path.join(dir, entry.name), rel));
+    else if (entry.isFile()) out.push(rel);
+  }
+  return out;
+}
+
+/** Render the whole build context of one image. */
+export function renderImage(config: ProjectConfig, name: string, opts: RenderOptions = {}): RenderedImage {
+  const templatesDir = opts.templatesDir ?? TEMPLATES_DIR;
+  const img = getImage(config, name);
+  const hb = makeHandlebars(templatesDir);
+  const setDir = path.join(templatesDir, img.kind);
+  const context = img.kind === 'vobox' ? voboxContext(img, templatesDir) : jobContext(config, img);
+
+  const dockerfileTemplate = path.join(setDir, 'Dockerfile.hbs');
+  const dockerfile = renderTemplate(hb, dockerfileTemplate, readFileSync(dockerfileTemplate, 'utf8'), context);
+  const files: RenderedFile[] = [{ path: 'Dockerfile', content: dockerfile, mode: 0o644 }];
+
+  const rootfs = path.join(setDir, 'rootfs');
+  for (const rel of walk(rootfs).sort()) {
+    const service = serviceOf(rel);
+    if (service && img.kind === 'vobox' && !img.services.includes(service as any)) continue;
+    const src = path.join(rootfs, rel);
+    const text = readFileSync(src, 'utf8');
+    const isTemplate = rel.endsWith('.hbs');
+    const out = isTemplate ? rel.slice(0, -4) : rel;
+    const content = isTemplate ? renderTemplate(hb, src, text, context) : text;
+    // Modes are decided here, not by the checkout: programs 0755, everything else 0644.
+    const executable = /^usr\/local\/s?bin\//.test(out) || (statSync(src).mode & 0o100) !== 0;
+    files.push({ path: `rootfs/${out}`, content, mode: executable ? 0o755 : 0o644 });
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { image: img, dockerfile, files, templateHash: hashFiles(files) };
+}
+
+export function hashFiles(files: RenderedFile[]): string {
+  const h = createHash('sha256');
+  for (const f of files) {
+    const body = Buffer.from(f.content, 'utf8');
+    h.update(`${f.path}\0${f.mode.toString(8)}\0${body.length}\0`);
+    h.update(body);
+  }
+  return `sha256:${h.digest('hex')}`;
+}
+
+/**
+ * Write a rendered context into `dir` (created; must not exist or be empty). Written to a
+ * temporary sibling first and renamed, so a failure leaves nothing half-written.
+ */
+export async function writeContext(rendered: RenderedImage, dir: string): Promise<void> {
+  const target = path.resolve(dir);
+  if (existsSync(target) && readdirSync(target).length > 0) {
+    throw new UsageError('the output folder exists and is not empty', {
+      where: dir,
+      hint: 'Choose a new folder (or remove this one) for --context.',
+    });
+  }
+  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    for (const f of rendered.files) {
+      const p = path.join(tmp, ...f.path.split('/'));
+      await mkdir(path.dirname(p), { recursive: true });
+      await writeFile(p, f.content, { mode: f.mode });
+      await chmod(p, f.mode);
+    }
+    if (existsSync(target)) await rm(target, { recursive: true });
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
