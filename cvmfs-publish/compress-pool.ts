@@ -1,0 +1,86 @@
+/**
+ * Parallel compression stage: a worker_threads pool (one worker per core) that reads, deflates,
+ * hashes and stores files. Small files travel in batches so thousands of files per second are
+ * not bottlenecked by message passing.
+ */
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+export interface FileJobResult {
+  hash: string;
+  size: number;
+}
+
+interface Pending {
+  path: string;
+  size: number;
+  resolve: (r: FileJobResult) => void;
+  reject: (e: Error) => void;
+}
+
+const BATCH_FILES = 64;
+const BATCH_BYTES = 4 << 20;
+const BIG_FILE = 32 << 20;
+
+export class CompressPool {
+  private workers: Worker[] = [];
+  private idle: Worker[] = [];
+  private queue: Pending[] = [];
+  private inflight = new Map<number, Pending[]>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(repoDir: string, size = Math.max(1, Math.min(os.availableParallelism?.() ?? os.cpus().length, 8))) {
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir, bigFile: BIG_FILE } });
+      w.on('message', (msg: { id: number; results: (FileJobResult | { error: string })[] }) => {
+        const batch = this.inflight.get(msg.id)!;
+        this.inflight.delete(msg.id);
+        msg.results.forEach((r, j) => {
+          if ('error' in r) batch[j].reject(new Error(r.error));
+          else batch[j].resolve(r);
+        });
+        this.idle.push(w);
+        this.pump();
+      });
+      w.on('error', (err) => {
+        for (const [, batch] of this.inflight) batch.forEach((p) => p.reject(err));
+        this.inflight.clear();
+      });
+      this.workers.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  /** Compress and store one file from disk. */
+  storeFile(path: string, size: number): Promise<FileJobResult> {
+    if (this.closed) return Promise.reject(new Error('compression pool is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ path, size, resolve, reject });
+      // Dispatch as soon as a batch is full; otherwise on the next tick (lets the scanner fill batches).
+      if (this.queue.length >= BATCH_FILES) this.pump();
+      else queueMicrotask(() => setImmediate(() => this.pump()));
+    });
+  }
+
+  private pump(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const w = this.idle.pop()!;
+      const batch: Pending[] = [];
+      let bytes = 0;
+      while (this.queue.length > 0 && batch.length < BATCH_FILES && (batch.length === 0 || bytes + this.queue[0].size <= BATCH_BYTES)) {
+        const p = this.queue.shift()!;
+        bytes += p.size;
+        batch.push(p);
+      }
+      const id = this.nextId++;
+      this.inflight.set(id, batch);
+      w.postMessage({ id, jobs: batch.map((p) => ({ path: p.path, size: p.size })) });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * Repository on disk: `repo init`, the gridforge state beside the served files
+ * (`<repo>/.gridforge/config.json`: name, keys dir, TTL, size limit; lock; caches), reading the
+ * current head, and writing a new head (history, reflog, whitelist, manifest LAST by rename).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { writeCatalog } from './catalog.ts';
+import { DEFAULT_TTL, objectPath } from './format.ts';
+import { newDir } from './entry.ts';
+import { History } from './history.ts';
+import { assertKeysOutside, certFingerprint, defaultKeysDir, ensureKeys, keyFiles, loadKeys, type LoadedKeys } from './keys.ts';
+import { parseManifest, signManifest, type Manifest } from './manifest.ts';
+import { ObjectStore, sha1Hex, verifyAndInflate } from './object-store.ts';
+import { Reflog } from './reflog.ts';
+import { signWhitelist } from './whitelist.ts';
+
+export const DEFAULT_MAX_FILE_SIZE = 4 * 1024 ** 3;
+
+export interface RepoConfig {
+  name: string;
+  keysDir: string;
+  ttl: number;
+  maxFileSize: number;
+  whitelistDays: number;
+}
+
+export function stateDir(repoDir: string): string {
+  return path.join(repoDir, '.gridforge');
+}
+
+const FQRN_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
+
+export function readRepoConfig(repoDir: string): RepoConfig {
+  const file = path.join(stateDir(repoDir), 'config.json');
+  if (!fs.existsSync(path.join(repoDir, '.cvmfspublished'))) {
+    throw new UsageError(`${repoDir} is not a repository (no .cvmfspublished)`, { where: repoDir, hint: 'create one with `gridforge repo init <repo-dir> --name <fqrn>`' });
+  }
+  if (!fs.existsSync(file)) {
+    throw new UsageError(`${repoDir} was not created by gridforge (no .gridforge/config.json), so it cannot be published to`, { where: repoDir, hint: 'publish into a repository made by `gridforge repo init`; other repositories can be read (ls, cat, checkout, verify --public-key)' });
+  }
+  const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<RepoConfig>;
+  return { ttl: DEFAULT_TTL, maxFileSize: DEFAULT_MAX_FILE_SIZE, whitelistDays: 30, ...cfg } as RepoConfig;
+}
+
+export interface InitOptions {
+  name: string;
+  keysDir?: string;
+  ttl?: number;
+  maxFileSize?: number;
+  whitelistDays?: number;
+}
+
+export interface InitResult {
+  dir: string;
+  name: string;
+  keysDir: string;
+  keysCreated: boolean;
+  revision: number;
+  rootHash: string;
+  publicKey: string;
+}
+
+const METAINFO = (name: string) => `${JSON.stringify({ administrator: 'gridforge', email: '', organisation: '', description: `${name} (published by gridforge)`, url: '', 'recommended-stratum0': '', 'recommended-stratum1s': [], custom: {} }, null, 2)}\n`;
+
+export async function initRepository(dir: string, opts: InitOptions): Promise<InitResult> {
+  const repoDir = path.resolve(dir);
+  if (!FQRN_RE.test(opts.name)) {
+    throw new UsageError(`repository name "${opts.name}" is not a fully qualified name`, { where: '--name', hint: 'use a DNS-style name like alice.example.org (lowercase letters, digits, dashes, dots)' });
+  }
+  if (fs.existsSync(repoDir) && fs.readdirSync(repoDir).length > 0) {
+    throw new UsageError(`${repoDir} exists and is not empty`, { where: repoDir, hint: 'init creates a new repository: pick a new or empty directory' });
+  }
+  const keysDir = path.resolve(opts.keysDir ?? defaultKeysDir(repoDir));
+  assertKeysOutside(keysDir, repoDir);
+  const keysExisted = fs.existsSync(keysDir);
+  const { files, created } = ensureKeys(keysDir, opts.name);
+  const keys = loadKeys(files);
+  const tmp = `${repoDir}.init-${process.pid}.tmp`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  try {
+    fs.mkdirSync(tmp, { recursive: true });
+    const store = new ObjectStore(tmp);
+    store.ensureLayout();
+    fs.writeFileSync(path.join(tmp, '.cvmfs_master_replica'), 'This file marks the repository as replicatable to stratum 1 servers\n');
+    const cfg: RepoConfig = { name: opts.name, keysDir, ttl: opts.ttl ?? DEFAULT_TTL, maxFileSize: opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE, whitelistDays: opts.whitelistDays ?? 30 };
+    fs.mkdirSync(stateDir(tmp), { recursive: true });
+    fs.writeFileSync(path.join(stateDir(tmp), 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
+    const now = Math.floor(Date.now() / 1000);
+    const root = newDir('', { mode: 0o40755, uid: 0, gid: 0, mtime: now });
+    const cat = writeCatalog({ rootPath: '', root, revision: 1, previousRevision: '', lastModified: now, ttl: cfg.ttl, nested: [] });
+    const { hash: rootHash } = store.putBuffer(cat.db, 'C');
+    const metainfo = store.putBuffer(Buffer.from(METAINFO(opts.name)), 'M').hash;
+    const history = History.create(opts.name);
+    history.advance({ hash: rootHash, revision: 1, size: cat.db.length, timestamp: now });
+    const reflog = Reflog.create(opts.name);
+    await writeHead(tmp, cfg, keys, { rootHash, rootSize: cat.db.length, revision: 1, history, reflog, newCatalogs: [rootHash], metainfo, timestamp: now });
+    fs.renameSync(tmp, repoDir);
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (created && !keysExisted) fs.rmSync(keysDir, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir: repoDir, name: opts.name, keysDir, keysCreated: created, revision: 1, rootHash: readHead(repoDir).manifest.rootHash, publicKey: files.masterPub };
+}
+
+export function readHead(repoDir: string): { manifest: Manifest; raw: Buffer } {
+  const file = path.join(repoDir, '.cvmfspublished');
+  let raw: Buffer;
+  try {
+    raw = fs.readFileSync(file);
+  } catch {
+    throw new UsageError(`${repoDir} is not a repository (no .cvmfspublished)`, { where: repoDir, hint: 'create one with `gridforge repo init <repo-dir> --name <fqrn>`' });
+  }
+  try {
+    return { manifest: parseManifest(raw).manifest, raw };
+  } catch (err) {
+    throw new GridforgeError(`cannot parse the manifest: ${(err as Error).message}`, { where: file, hint: 'run `gridforge repo verify` to see what is damaged' });
+  }
+}
+
+function pendingReflog(repoDir: string): string {
+  return path.join(stateDir(repoDir), 'reflog.next');
+}
+
+/**
+ * Roll forward a head that was committed (manifest renamed) but whose reflog was not moved into
+ * place yet; drop a reflog of a transaction that never committed. Idempotent.
+ */
+export function finishPending(repoDir: string): void {
+  const next = pendingReflog(repoDir);
+  if (!fs.existsSync(next)) return;
+  const { manifest } = readHead(repoDir);
+  if (manifest.reflog && sha1Hex(fs.readFileSync(next)) === manifest.reflog) fs.renameSync(next, path.join(repoDir, '.cvmfsreflog'));
+  else fs.rmSync(next, { force: true });
+}
+
+export function pendingReflogMatches(repoDir: string, hash: string): boolean {
+  const next = pendingReflog(repoDir);
+  return fs.existsSync(next) && sha1Hex(fs.readFileSync(next)) === hash;
+}
+
+export function loadRepoKeys(repoDir: string, cfg: RepoConfig): LoadedKeys {
+  return loadKeys(keyFiles(cfg.keysDir, cfg.name));
+}
+
+export function readReflog(repoDir: string, name: string): Reflog {
+  const file = path.join(repoDir, '.cvmfsreflog');
+  return fs.existsSync(file) ? Reflog.open(fs.readFileSync(file)) : Reflog.create(name);
+}
+
+export function readHistory(store: ObjectStore, manifest: Manifest): History {
+  if (!manifest.history) return History.create(manifest.name);
+  return History.open(verifyAndInflate(store.readCompressed(manifest.history, 'H'), manifest.history, objectPath(manifest.history, 'H')));
+}
+
+export interface HeadInput {
+  rootHash: string;
+  rootSize: number;
+  revision: number;
+  history: History;
+  reflog: Reflog;
+  newCatalogs: string[];
+  metainfo?: string;
+  timestamp: number;
+  /** between steps (crash tests): */
+  step?: (stage: string) => Promise<void> | void;
+}
+
+/**
+ * Write a new head. Order: certificate + history objects, pending reflog, whitelist (re-signed),
+ * then the manifest by atomic rename (the commit point), then the reflog moved into place.
+ */
+export async function writeHead(repoDir: string, cfg: RepoConfig, keys: LoadedKeys, h: HeadInput): Promise<Manifest> {
+  const store = new ObjectStore(repoDir);
+  const cert = store.putBuffer(keys.certPem, 'X').hash;
+  const historyHash = store.putBuffer(h.history.serialize(), 'H').hash;
+  for (const c of h.newCatalogs) h.reflog.add(c, 'Catalog', h.timestamp);
+  h.reflog.add(cert, 'Certificate', h.timestamp);
+  h.reflog.add(historyHash, 'History', h.timestamp);
+  if (h.metainfo) h.reflog.add(h.metainfo, 'MetaInfo', h.timestamp);
+  const reflogBytes = h.reflog.serialize();
+  fs.mkdirSync(stateDir(repoDir), { recursive: true });
+  const next = pendingReflog(repoDir);
+  fs.writeFileSync(`${next}.tmp`, reflogBytes);
+  fs.renameSync(`${next}.tmp`, next);
+  await h.step?.('whitelist');
+  const wl = signWhitelist({ name: cfg.name, fingerprint: certFingerprint(keys.cert), masterKey: keys.masterKey, expires: new Date(Date.now() + cfg.whitelistDays * 86400_000) });
+  writeAtomic(path.join(repoDir, '.cvmfswhitelist'), wl);
+  const manifest: Manifest = {
+    rootHash: h.rootHash,
+    rootSize: h.rootSize,
+    ttl: cfg.ttl,
+    revision: h.revision,
+    garbageCollectable: false,
+    alternateName: false,
+    name: cfg.name,
+    certificate: cert,
+    history: historyHash,
+    timestamp: h.timestamp,
+    metainfo: h.metainfo,
+    reflog: sha1Hex(reflogBytes),
+  };
+  await h.step?.('manifest');
+  writeAtomic(path.join(repoDir, '.cvmfspublished'), signManifest(manifest, keys.repoKey));
+  await h.step?.('reflog');
+  fs.renameSync(next, path.join(repoDir, '.cvmfsreflog'));
+  return manifest;
+}
+
+export function writeAtomic(file: string, data: Buffer | string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}

@@ -1,0 +1,519 @@
+/**
+ * Transactions: edit the tree of the current revision in memory (nested catalogs opened lazily),
+ * store content objects as they come (compression pool), then on commit write catalogs bottom-up
+ * (only the changed ones), then history, reflog, whitelist and the manifest LAST by atomic rename.
+ * Killed at any instant, the previous manifest stays and the repository still verifies.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { Readable } from 'node:stream';
+import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { progress } from '../scripts/lib/output.ts';
+import { writeCatalog } from './catalog.ts';
+import { CompressPool } from './compress-pool.ts';
+import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
+import { newDir, type Entry, type Meta } from './entry.ts';
+import { RepoLock } from './lock.ts';
+import { ObjectStore, sha1Hex } from './object-store.ts';
+import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
+import { ScanCache, statKey } from './scan-cache.ts';
+import { loadCatalogEntries, loadNested } from './tree-loader.ts';
+
+const deflate = promisify(zlib.deflate);
+const EMPTY_OBJECT = { hash: 'e8ec3d88b62ebf526e4e5a4ff6162a3aa48a6b78', compressed: zlib.deflateSync(Buffer.alloc(0)) };
+
+export interface TransactionOptions {
+  /** refuse files larger than this (bytes); default from the repository config */
+  maxFileSize?: number;
+  /** progress lines (default: stderr via output.progress) */
+  onProgress?: (message: string) => void;
+  /** what the lock file says this transaction is doing */
+  operation?: string;
+}
+
+export interface CommitOptions {
+  tag?: string;
+  message?: string;
+}
+
+export interface CommitResult {
+  revision: number;
+  rootHash: string;
+  tag?: string;
+  catalogsWritten: number;
+  filesStored: number;
+  filesReused: number;
+}
+
+export interface PutTreeResult {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+}
+
+function stepDelay(): number {
+  return Number(process.env.GRIDFORGE_TXN_STEP_DELAY_MS ?? 0);
+}
+
+async function sleep(ms: number): Promise<void> {
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+}
+
+export function checkRepoPath(p: string, what = 'path'): string {
+  try {
+    return normalizeRepoPath(p);
+  } catch (err) {
+    throw new UsageError(`${what} "${p}" escapes the repository`, { where: p, hint: 'use a path inside the repository without ".." components, e.g. containers/fs/singularity/alma9' });
+  }
+}
+
+function checkName(nameBuf: Buffer, where: string): string {
+  const name = nameBuf.toString('utf8');
+  if (!Buffer.from(name, 'utf8').equals(nameBuf)) {
+    throw new UsageError('file name is not valid UTF-8', { where, hint: 'rename the file to a UTF-8 name (CernVM-FS catalogs store names as UTF-8 text)' });
+  }
+  if (name.includes('\n') || name.includes('\0')) throw new UsageError('file name contains a newline or NUL', { where, hint: 'rename the file' });
+  return name;
+}
+
+export class Transaction {
+  private root: Entry;
+  private pool?: CompressPool;
+  private pendingCount = 0;
+  private stored = 0;
+  private reused = 0;
+  private closed = false;
+  private readonly say: (m: string) => void;
+  readonly config: RepoConfig;
+  readonly store: ObjectStore;
+  private readonly cache: ScanCache;
+  private readonly baseRevision: number;
+  private readonly baseRoot: string;
+  private readonly maxFileSize: number;
+
+  private constructor(readonly repoDir: string, private lock: RepoLock, opts: TransactionOptions) {
+    this.config = readRepoConfig(repoDir);
+    this.store = new ObjectStore(repoDir);
+    this.say = opts.onProgress ?? progress;
+    this.maxFileSize = opts.maxFileSize ?? this.config.maxFileSize;
+    finishPending(repoDir);
+    const { manifest } = readHead(repoDir);
+    this.baseRevision = manifest.revision;
+    this.baseRoot = manifest.rootHash;
+    this.root = loadCatalogEntries(this.store, manifest.rootHash, '');
+    this.cache = new ScanCache(path.join(stateDir(repoDir), 'scan-cache.db'));
+    fs.mkdirSync(path.join(repoDir, 'data', 'txn'), { recursive: true });
+  }
+
+  static open(repoDir: string, opts: TransactionOptions = {}): Transaction {
+    const dir = path.resolve(repoDir);
+    readRepoConfig(dir); // fail on a non-repository before taking a lock
+    const lock = RepoLock.acquire(dir, opts.operation ?? 'transaction');
+    try {
+      return new Transaction(dir, lock, opts);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  get revision(): number {
+    return this.baseRevision;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new GridforgeError('transaction is already committed or aborted');
+  }
+
+  /** Walk to a directory, opening nested catalogs; marks the path dirty. Creates parents if asked. */
+  private dirAt(p: string, create: boolean, meta?: Meta): Entry {
+    let node = this.root;
+    node.dirty = true;
+    let cur = '';
+    for (const part of p.split('/').filter(Boolean)) {
+      loadNested(this.store, node, cur);
+      cur += `/${part}`;
+      let next = node.children!.get(part);
+      if (!next) {
+        if (!create) throw new UsageError(`${cur} does not exist in the repository`, { where: cur, hint: 'check the path with `gridforge repo ls`' });
+        next = newDir(part, meta ?? { mode: 0o40755, uid: 0, gid: 0, mtime: Math.floor(Date.now() / 1000) });
+        node.children!.set(part, next);
+      }
+      if (next.type !== 'dir') throw new UsageError(`${cur} is not a directory in the repository`, { where: cur, hint: 'remove it first or choose another path' });
+      node = next;
+      node.dirty = true;
+    }
+    loadNested(this.store, node, cur);
+    return node;
+  }
+
+  private split(p: string, what: string): { parent: string; name: string; full: string } {
+    const full = checkRepoPath(p, what);
+    if (full === '') throw new UsageError(`${what} must not be the repository root`, { where: p, hint: 'name a path below the root' });
+    const i = full.lastIndexOf('/');
+    return { parent: full.slice(0, i), name: full.slice(i + 1), full };
+  }
+
+  private getPool(): CompressPool {
+    this.pool ??= new CompressPool(this.repoDir);
+    return this.pool;
+  }
+
+  /** Replace `pathInRepo` with the tree at `sourceDir` (a nested catalog is made for it). */
+  async putTree(pathInRepo: string, sourceDir: string): Promise<PutTreeResult> {
+    this.assertOpen();
+    const { parent, name, full } = this.split(pathInRepo, 'path');
+    const src = path.resolve(sourceDir);
+    let st;
+    try {
+      st = fs.lstatSync(src, { bigint: true });
+    } catch {
+      throw new UsageError(`source directory ${sourceDir} does not exist`, { where: sourceDir, hint: 'pass an existing directory to publish' });
+    }
+    if (!st.isDirectory()) throw new UsageError(`source ${sourceDir} is not a directory`, { where: sourceDir, hint: 'pass a directory (its contents replace the repository path)' });
+    // 1. scan and validate the whole source first: bad input changes nothing
+    const counts: PutTreeResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
+    const jobs: { entry: Entry; src: string; key: string; size: number }[] = [];
+    const scanDir = (dirPath: string, entry: Entry): void => {
+      let names: Buffer[];
+      try {
+        names = fs.readdirSync(dirPath, { encoding: 'buffer' });
+      } catch (err) {
+        throw new UsageError(`cannot read directory: ${(err as Error).message}`, { where: dirPath, hint: 'make the source readable' });
+      }
+      const inodes = new Map<string, number>();
+      let hl = 1;
+      for (const nb of names) {
+        const name = checkName(nb, `${dirPath}/${nb.toString('utf8')}`);
+        const cp = path.join(dirPath, name);
+        const cs = fs.lstatSync(cp, { bigint: true });
+        const meta = { mode: Number(cs.mode), uid: Number(cs.uid), gid: Number(cs.gid), mtime: Number(cs.mtimeMs / 1000n) };
+        if (cs.isDirectory()) {
+          const d = newDir(name, meta);
+          counts.dirs++;
+          scanDir(cp, d);
+          if (d.children!.has('.cvmfscatalog')) d.nested = true;
+          entry.children!.set(name, d);
+        } else if (cs.isFile()) {
+          const size = Number(cs.size);
+          if (size > this.maxFileSize) {
+            throw new UsageError(`file is ${size} bytes, above the size limit of ${this.maxFileSize} bytes`, { where: cp, hint: 'raise the limit with --max-file-size or leave the file out' });
+          }
+          const e: Entry = { name, type: 'file', ...meta, size };
+          if (cs.nlink > 1n) {
+            const ik = `${cs.dev}:${cs.ino}`;
+            let g = inodes.get(ik);
+            if (g === undefined) inodes.set(ik, (g = hl++));
+            e.hlGroup = g;
+          }
+          jobs.push({ entry: e, src: cp, key: statKey(cs), size });
+          counts.files++;
+          counts.bytes += size;
+          entry.children!.set(name, e);
+        } else if (cs.isSymbolicLink()) {
+          const tb = fs.readlinkSync(cp, { encoding: 'buffer' });
+          const target = checkName(tb, cp);
+          entry.children!.set(name, { name, type: 'symlink', ...meta, size: Buffer.byteLength(target), target });
+          counts.symlinks++;
+        } else {
+          entry.children!.set(name, { name, type: 'special', ...meta, size: 0 });
+        }
+      }
+    };
+    const top = newDir(name, { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeMs / 1000n) });
+    scanDir(src, top);
+    // 2. hand files to the compression stage (unchanged ones come from the cache)
+    for (const j of jobs) {
+      const cached = this.cache.get(j.key);
+      if (cached && this.store.has(cached)) {
+        j.entry.hash = cached;
+        this.reused++;
+        continue;
+      }
+      this.pendingCount++;
+      j.entry.pending = this.getPool()
+        .storeFile(j.src, j.size)
+        .then((r) => {
+          this.cache.set(j.key, r.hash);
+          this.stored++;
+          return r;
+        });
+      j.entry.pending.catch(() => undefined);
+    }
+    // 3. swap it in
+    const dir = this.dirAt(parent, true);
+    if (!top.children!.has('.cvmfscatalog')) top.children!.set('.cvmfscatalog', this.markerEntry(top));
+    top.nested = true;
+    top.dirty = true;
+    const old = dir.children!.get(name);
+    if (old?.nested && old.catalog) top.catalog = { ...old.catalog };
+    dir.children!.set(name, top);
+    this.say(`publish: ${full} <- ${src} (${counts.files} files, ${counts.dirs} dirs, ${counts.symlinks} symlinks, ${counts.bytes} bytes; ${this.reused} unchanged)`);
+    return counts;
+  }
+
+  private markerEntry(dir: Entry): Entry {
+    this.store.storeCompressed(EMPTY_OBJECT.compressed, EMPTY_OBJECT.hash);
+    return { name: '.cvmfscatalog', type: 'file', mode: 0o100644, uid: dir.uid, gid: dir.gid, mtime: dir.mtime, size: 0, hash: EMPTY_OBJECT.hash };
+  }
+
+  async mkdir(p: string, meta: Meta): Promise<void> {
+    this.assertOpen();
+    const { parent, name } = this.split(p, 'path');
+    const dir = this.dirAt(parent, true);
+    const existing = dir.children!.get(name);
+    if (existing && existing.type === 'dir') {
+      Object.assign(existing, { mode: 0o40000 | (meta.mode & 0o7777), uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: meta.xattrs, dirty: true });
+      return;
+    }
+    dir.children!.set(name, newDir(name, { ...meta, mode: 0o40000 | (meta.mode & 0o7777) }));
+  }
+
+  async putFile(p: string, content: Buffer | Readable, meta: Meta): Promise<void> {
+    this.assertOpen();
+    const { parent, name, full } = this.split(p, 'path');
+    let hash: string;
+    let size: number;
+    if (Buffer.isBuffer(content)) {
+      if (content.length > this.maxFileSize) throw new UsageError(`content is ${content.length} bytes, above the size limit of ${this.maxFileSize} bytes`, { where: full, hint: 'raise the size limit or leave the file out' });
+      const compressed = await deflate(content);
+      hash = sha1Hex(compressed);
+      this.store.storeCompressed(compressed, hash);
+      size = content.length;
+    } else {
+      try {
+        ({ hash, size } = await this.store.putStream(content, '', this.maxFileSize));
+      } catch (err) {
+        throw new UsageError(`cannot store ${full}: ${(err as Error).message}`, { where: full, hint: 'check the stream and the size limit' });
+      }
+    }
+    this.stored++;
+    const dir = this.dirAt(parent, true);
+    dir.children!.set(name, { name, type: 'file', mode: 0o100000 | (meta.mode & 0o7777), uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: meta.xattrs, size, hash });
+  }
+
+  async symlink(p: string, target: string, meta?: Partial<Meta>): Promise<void> {
+    this.assertOpen();
+    const { parent, name } = this.split(p, 'path');
+    if (target.length === 0 || target.includes('\0') || target.includes('\n')) throw new UsageError(`bad symlink target "${target}"`, { where: p, hint: 'give a non-empty target without newlines' });
+    const dir = this.dirAt(parent, true);
+    const old = dir.children!.get(name);
+    if (old && old.type === 'dir') throw new UsageError(`${p} is a directory; a symlink cannot replace it`, { where: p, hint: 'remove the directory first (`gridforge repo rm`) or link another path' });
+    dir.children!.set(name, { name, type: 'symlink', mode: 0o120777, uid: meta?.uid ?? 0, gid: meta?.gid ?? 0, mtime: meta?.mtime ?? Math.floor(Date.now() / 1000), xattrs: meta?.xattrs, size: Buffer.byteLength(target), target });
+  }
+
+  async hardlink(p: string, targetPath: string): Promise<void> {
+    this.assertOpen();
+    const a = this.split(p, 'path');
+    const b = this.split(targetPath, 'target');
+    if (a.parent !== b.parent) throw new UsageError('hard links must stay within one directory (CernVM-FS limitation)', { where: p, hint: `put ${a.name} next to ${b.full} or copy the file instead` });
+    const dir = this.dirAt(a.parent, false);
+    const t = dir.children!.get(b.name);
+    if (!t || t.type !== 'file') throw new UsageError(`hard link target ${b.full} is not a regular file`, { where: targetPath, hint: 'link to an existing regular file' });
+    if (t.pending) {
+      const r = await t.pending;
+      t.hash = r.hash;
+      t.pending = undefined;
+    }
+    if (!t.hlGroup) {
+      let max = 0;
+      for (const c of dir.children!.values()) max = Math.max(max, c.hlGroup ?? 0);
+      t.hlGroup = max + 1;
+    }
+    dir.children!.set(a.name, { ...t, name: a.name });
+  }
+
+  async remove(p: string): Promise<boolean> {
+    this.assertOpen();
+    const { parent, name } = this.split(p, 'path');
+    const dir = this.dirAt(parent, false);
+    return dir.children!.delete(name);
+  }
+
+  /** Does a path exist in the transaction's tree? */
+  exists(p: string): boolean {
+    const full = checkRepoPath(p);
+    let node: Entry | undefined = this.root;
+    let cur = '';
+    for (const part of full.split('/').filter(Boolean)) {
+      if (!node || node.type !== 'dir') return false;
+      loadNested(this.store, node, cur);
+      cur += `/${part}`;
+      node = node.children!.get(part);
+    }
+    return node !== undefined;
+  }
+
+  /** Wait for every content object; fills entry hashes. */
+  private async drain(): Promise<void> {
+    const waits: Promise<void>[] = [];
+    let done = 0;
+    const total = this.pendingCount;
+    const timer = total > 2000 ? setInterval(() => this.say(`objects: ${done}/${total} files compressed`), 2000) : undefined;
+    const visit = (e: Entry) => {
+      if (e.pending) {
+        waits.push(
+          e.pending.then((r) => {
+            e.hash = r.hash;
+            e.size = r.size;
+            e.pending = undefined;
+            done++;
+          }),
+        );
+      }
+      if (e.children && !e.unloaded) for (const c of e.children.values()) visit(c);
+    };
+    visit(this.root);
+    try {
+      await Promise.all(waits);
+    } finally {
+      if (timer) clearInterval(timer);
+    }
+  }
+
+  /** Count the entries that would go into the catalog rooted at `dir`. */
+  private static countCatalog(dir: Entry): number {
+    let n = 1;
+    for (const c of dir.children!.values()) {
+      n++;
+      if (c.type === 'dir' && !c.nested) n += Transaction.countCatalog(c) - 1;
+    }
+    return n;
+  }
+
+  /** Split catalogs above the limit by turning their largest subdirectories into nested catalogs. */
+  private autoNest(dir: Entry): void {
+    for (;;) {
+      const total = Transaction.countCatalog(dir);
+      if (total <= MAX_CATALOG_ENTRIES) return;
+      let best: Entry | undefined;
+      let bestN = 0;
+      const pick = (d: Entry) => {
+        for (const c of d.children!.values()) {
+          if (c.type !== 'dir' || c.nested) continue;
+          const n = Transaction.countCatalog(c);
+          if (n > bestN && n < total) {
+            best = c;
+            bestN = n;
+          }
+          if (n > MAX_CATALOG_ENTRIES) pick(c);
+        }
+      };
+      pick(dir);
+      if (!best || bestN < 2) return; // one flat directory with >200k entries cannot be split
+      best.nested = true;
+      best.dirty = true;
+      best.children!.set('.cvmfscatalog', this.markerEntry(best));
+    }
+  }
+
+  private async writeCatalogs(now: number): Promise<{ hash: string; size: number; written: string[] }> {
+    const written: string[] = [];
+    const emit = async (node: Entry, p: string): Promise<{ hash: string; size: number; total: Counters }> => {
+      if (p !== '' && (node.unloaded || (!node.dirty && node.catalog))) {
+        if (!node.catalog!.total) {
+          const loaded = loadCatalogEntries(this.store, node.catalog!.hash, p);
+          node.catalog!.total = loaded.catalog!.total;
+        }
+        return { hash: node.catalog!.hash, size: node.catalog!.size, total: node.catalog!.total! };
+      }
+      this.autoNest(node);
+      const nested: { path: string; hash: string; size: number; total: Counters }[] = [];
+      const visit = async (d: Entry, dp: string) => {
+        for (const c of d.children!.values()) {
+          if (c.type !== 'dir') continue;
+          const cp = `${dp}/${c.name}`;
+          if (c.nested) nested.push({ path: cp, ...(await emit(c, cp)) });
+          else await visit(c, cp);
+        }
+      };
+      await visit(node, p);
+      const prev = node.catalog;
+      const res = writeCatalog({
+        rootPath: p,
+        root: node,
+        revision: p === '' ? this.baseRevision + 1 : (prev?.revision ?? 0) + 1,
+        previousRevision: prev?.hash ?? '',
+        lastModified: now,
+        ttl: this.config.ttl,
+        nested,
+      });
+      const { hash } = this.store.putBuffer(res.db, 'C');
+      written.push(hash);
+      const total = { ...res.self };
+      for (const k of Object.keys(total) as (keyof Counters)[]) total[k] += res.subtree[k];
+      this.say(`catalog: ${p || '/'} (${res.entries} entries) -> ${hash}`);
+      await sleep(stepDelay());
+      return { hash, size: res.db.length, total };
+    };
+    const r = await emit(this.root, '');
+    return { hash: r.hash, size: r.size, written };
+  }
+
+  async commit(opts: CommitOptions = {}): Promise<CommitResult> {
+    this.assertOpen();
+    if (opts.tag !== undefined) checkTagName(opts.tag);
+    try {
+      this.say('stage: objects');
+      await this.drain();
+      await sleep(stepDelay());
+      this.say('stage: catalogs');
+      const now = Math.floor(Date.now() / 1000);
+      const { hash, size, written } = await this.writeCatalogs(now);
+      this.say('stage: manifest');
+      const { manifest: head } = readHead(this.repoDir);
+      if (head.rootHash !== this.baseRoot) throw new GridforgeError('the repository changed under this transaction', { hint: 'retry the publish' });
+      const history = readHistory(this.store, head);
+      history.setProperty('previous_revision', head.history ?? '');
+      const revision = this.baseRevision + 1;
+      history.advance({ hash, revision, size, timestamp: now });
+      if (opts.tag) history.upsert({ name: opts.tag, hash, revision, timestamp: now, description: opts.message ?? '', size });
+      const keys = loadRepoKeys(this.repoDir, this.config);
+      await writeHead(this.repoDir, this.config, keys, {
+        rootHash: hash,
+        rootSize: size,
+        revision,
+        history,
+        reflog: readReflog(this.repoDir, this.config.name),
+        newCatalogs: written,
+        metainfo: head.metainfo,
+        timestamp: now,
+        step: async (s) => {
+          this.say(`stage: ${s}`);
+          await sleep(stepDelay());
+        },
+      });
+      this.cache.save();
+      this.say(`published revision ${revision} (root catalog ${hash})`);
+      return { revision, rootHash: hash, tag: opts.tag, catalogsWritten: written.length, filesStored: this.stored, filesReused: this.reused };
+    } finally {
+      await this.close();
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    await this.close();
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool?.close();
+    for (const f of fs.readdirSync(path.join(this.repoDir, 'data', 'txn'))) if (f.startsWith(`${process.pid}.`)) fs.rmSync(path.join(this.repoDir, 'data', 'txn', f), { force: true });
+    this.lock.release();
+  }
+}
+
+export function checkTagName(tag: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$/.test(tag) || tag === 'trunk' || tag === 'trunk-previous') {
+    throw new UsageError(`bad tag name "${tag}"`, { where: '--tag', hint: 'use letters, digits and . _ - : @ + (trunk and trunk-previous are reserved)' });
+  }
+}
+
+export function openTransaction(repoDir: string, opts: TransactionOptions = {}): Transaction {
+  return Transaction.open(repoDir, opts);
+}
