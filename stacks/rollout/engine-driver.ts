@@ -1,0 +1,162 @@
+/**
+ * The production SiteDriver: wraps the site deploy engine (stacks/index.ts, contract 7).
+ * - describe: loadSiteSpec (zod; exit 2 naming key + fix) -> site, host, container, services;
+ * - observe:  siteStatus(spec) -> image, JAliEn version the CE reports, uptime, services, health;
+ * - deploy:   deploySite(spec, { overrides: { image, jalienVersion }, yes: true, healthTimeoutMs })
+ *             (the engine waits for supervisord health and restores the previous container itself
+ *             when health fails);
+ * - restore:  deploySite with the previous image / JAliEn version as overrides.
+ * Connection failures are reported as SiteOperationError({ unreachable: true }).
+ */
+import { GridforgeError } from '../../scripts/lib/errors.ts';
+import { loadSiteSpec, type SiteSpec } from '../spec.ts';
+
+/** Contract 7 as the rollout uses it (stacks/index.ts, owned by deploy). */
+interface DeployEngine {
+  siteStatus(spec: SiteSpec): Promise<unknown>;
+  deploySite(spec: SiteSpec, opts: { overrides?: { image?: string; jalienVersion?: string }; yes: boolean; onProgress?: (line: string) => void; healthTimeoutMs?: number }): Promise<unknown>;
+  destroySite(spec: SiteSpec): Promise<unknown>;
+}
+
+const ENGINE_MODULE = '../index.ts';
+let enginePromise: Promise<DeployEngine> | null = null;
+function loadEngine(): Promise<DeployEngine> {
+  enginePromise ??= (import(ENGINE_MODULE) as Promise<DeployEngine>).catch((err) => {
+    enginePromise = null;
+    throw new GridforgeError(`the site deploy engine (stacks/index.ts) is not available: ${(err as Error).message}`, { hint: 'stacks/index.ts must export siteStatus, deploySite and destroySite (contract 7)' });
+  });
+  return enginePromise;
+}
+import { SiteOperationError, type OperationOptions, type SiteDescriptor, type SiteDriver, type SiteObservation } from './driver.ts';
+import type { Previous, Target } from './types.ts';
+
+const UNREACHABLE = /cannot reach|timed out|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|connection .*closed|authentication refused|host key/i;
+
+function toSiteError(err: unknown): SiteOperationError {
+  if (err instanceof SiteOperationError) return err;
+  const e = err as GridforgeError & { logTail?: string };
+  const msg = err instanceof Error ? err.message : String(err);
+  const logTail = e?.logTail ?? e?.detail;
+  return new SiteOperationError(msg, { logTail: typeof logTail === 'string' ? logTail : undefined, unreachable: UNREACHABLE.test(msg), cause: err });
+}
+
+/** Parse an uptime given as seconds, an ISO start time, or a docker-style string. */
+function uptimeSeconds(v: unknown): number | null {
+  if (typeof v === 'number' && Number.isFinite(v)) return Math.max(0, Math.round(v));
+  if (typeof v === 'string') {
+    const t = Date.parse(v);
+    if (Number.isFinite(t)) return Math.max(0, Math.round((Date.now() - t) / 1000));
+    const n = Number(v);
+    if (Number.isFinite(n)) return Math.round(n);
+  }
+  return null;
+}
+
+function servicesOf(v: unknown): Record<string, string> {
+  if (!v) return {};
+  if (Array.isArray(v)) {
+    const out: Record<string, string> = {};
+    for (const s of v as { name?: string; state?: string; status?: string }[]) if (s?.name) out[s.name] = String(s.state ?? s.status ?? 'UNKNOWN');
+    return out;
+  }
+  if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, s]) => [k, typeof s === 'string' ? s : String((s as { state?: string })?.state ?? 'UNKNOWN')]));
+  return {};
+}
+
+export class EngineDriver implements SiteDriver {
+  private readonly specs = new Map<string, SiteSpec>();
+
+  private spec(site: SiteDescriptor): SiteSpec {
+    const s = this.specs.get(site.file);
+    if (s) return s;
+    const loaded = loadSiteSpec(site.file, { checkSiblings: false });
+    this.specs.set(site.file, loaded);
+    return loaded;
+  }
+
+  async describe(file: string): Promise<SiteDescriptor> {
+    // Siblings (duplicate name/IP/MAC on one host) are checked by the deploy engine per file; the
+    // rollout reads many files, so it skips the O(n^2) sibling scan here.
+    const spec = loadSiteSpec(file, { checkSiblings: false });
+    this.specs.set(spec.file ?? file, spec);
+    return {
+      site: spec.site,
+      file: spec.file ?? file,
+      host: `${spec.host.address}:${spec.host.port}`,
+      container: spec.vobox.name,
+      services: [...spec.vobox.services],
+    };
+  }
+
+  /** The spec with the site's SSH connect timeout bounded by the operation's budget. */
+  private bounded(site: SiteDescriptor, opts: OperationOptions): SiteSpec {
+    const spec = this.spec(site);
+    const connect = Math.max(1000, Math.min(spec.host.connectTimeoutMs, opts.timeoutMs));
+    return connect === spec.host.connectTimeoutMs ? spec : { ...spec, host: { ...spec.host, connectTimeoutMs: connect } };
+  }
+
+  async observe(site: SiteDescriptor, opts: OperationOptions): Promise<SiteObservation> {
+    const engine = await loadEngine();
+    let st: unknown;
+    try {
+      st = await engine.siteStatus(this.bounded(site, opts));
+    } catch (err) {
+      throw toSiteError(err);
+    }
+    const s = st as unknown as Record<string, unknown>;
+    const services = servicesOf(s.services);
+    const image = (s.image as string | null | undefined) ?? null;
+    const healthy = typeof s.healthy === 'boolean' ? s.healthy : site.services.every((n) => services[n] === 'RUNNING');
+    return {
+      image,
+      jalienVersion: (s.jalienVersion as string | null | undefined) ?? null,
+      uptimeSeconds: uptimeSeconds(s.uptimeSeconds ?? s.uptime ?? s.startedAt),
+      services,
+      healthy: healthy && image !== null,
+    };
+  }
+
+  onTarget(_site: SiteDescriptor, o: SiteObservation, t: Target): boolean {
+    return (!t.image || o.image === t.image) && (!t.jalienVersion || o.jalienVersion === t.jalienVersion);
+  }
+
+  private async apply(site: SiteDescriptor, overrides: { image?: string; jalienVersion?: string }, opts: OperationOptions): Promise<void> {
+    const engine = await loadEngine();
+    try {
+      await engine.deploySite(this.bounded(site, opts), {
+        overrides,
+        yes: true,
+        healthTimeoutMs: Math.max(5000, opts.timeoutMs - 5000),
+        onProgress: (line: string) => opts.onProgress?.(line),
+      });
+    } catch (err) {
+      throw toSiteError(err);
+    }
+  }
+
+  async deploy(site: SiteDescriptor, target: Target, opts: OperationOptions): Promise<void> {
+    const overrides: { image?: string; jalienVersion?: string } = {};
+    if (target.image) overrides.image = target.image;
+    if (target.jalienVersion) overrides.jalienVersion = target.jalienVersion;
+    await this.apply(site, overrides, opts);
+  }
+
+  async restore(site: SiteDescriptor, previous: Previous, opts: OperationOptions): Promise<void> {
+    if (!previous.image) {
+      const engine = await loadEngine();
+      try {
+        await engine.destroySite(this.bounded(site, opts));
+      } catch (err) {
+        throw toSiteError(err);
+      }
+      return;
+    }
+    const overrides: { image?: string; jalienVersion?: string } = { image: previous.image };
+    if (previous.jalienVersion) overrides.jalienVersion = previous.jalienVersion;
+    await this.apply(site, overrides, opts);
+  }
+}
+
+export function createEngineDriver(): SiteDriver {
+  return new EngineDriver();
+}
