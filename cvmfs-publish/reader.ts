@@ -1,0 +1,239 @@
+/**
+ * Reader over a local repository directory or an HTTP URL (e.g. `gridforge repo serve`). Before it
+ * returns anything it checks the whitelist (master key signature, expiry, name, certificate
+ * fingerprint) and the manifest signature; every object it fetches is checked against its hash.
+ * Tampered data makes it throw with the object's path.
+ */
+import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { entriesFromCatalog, readCatalog, type OpenedCatalog } from './catalog.ts';
+import type { Entry } from './entry.ts';
+import { normalizeRepoPath, objectPath, type ObjectSuffix } from './format.ts';
+import { History, type Tag } from './history.ts';
+import { keyFiles } from './keys.ts';
+import { checkManifestSignature, parseManifest, type Manifest } from './manifest.ts';
+import { verifyAndInflate } from './object-store.ts';
+import { sourceFor, type RepoSource } from './source.ts';
+import { checkWhitelist, type WhitelistInfo } from './whitelist.ts';
+
+export interface ReaderOptions {
+  /** master public key (PEM file path, PEM text or KeyObject); default: the keys dir of a local gridforge repo */
+  publicKey?: string | KeyObject;
+  /** read this tag's revision instead of the current one */
+  tag?: string;
+  /** skip signature checks (not recommended; for damaged repositories) */
+  insecure?: boolean;
+}
+
+export interface StatResult {
+  path: string;
+  type: Entry['type'];
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  size: number;
+  hash?: string;
+  target?: string;
+  xattrs?: Record<string, string>;
+  hardlinkGroup?: number;
+  nestedCatalog: boolean;
+}
+
+function resolveKey(k: string | KeyObject): KeyObject {
+  if (typeof k !== 'string') return k;
+  const pem = k.includes('-----BEGIN') ? k : fs.readFileSync(k, 'utf8');
+  return createPublicKey(pem);
+}
+
+function defaultPublicKey(dirOrUrl: string): KeyObject | undefined {
+  if (/^https?:\/\//.test(dirOrUrl)) return undefined;
+  const cfgFile = path.join(dirOrUrl, '.gridforge', 'config.json');
+  if (!fs.existsSync(cfgFile)) return undefined;
+  const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { name: string; keysDir: string };
+  const pub = keyFiles(cfg.keysDir, cfg.name).masterPub;
+  return fs.existsSync(pub) ? createPublicKey(fs.readFileSync(pub)) : undefined;
+}
+
+export class RepositoryReader {
+  private catalogs = new Map<string, OpenedCatalog>();
+  private root!: Entry;
+  rootHash!: string;
+  revision!: number;
+
+  private constructor(
+    readonly source: RepoSource,
+    readonly manifest: Manifest,
+    readonly whitelist: WhitelistInfo | undefined,
+    readonly certificate: X509Certificate | undefined,
+  ) {}
+
+  static async open(dirOrUrl: string, opts: ReaderOptions = {}): Promise<RepositoryReader> {
+    const source = sourceFor(dirOrUrl);
+    let raw: Buffer;
+    try {
+      raw = await source.get('.cvmfspublished');
+    } catch (err) {
+      throw new UsageError(`no repository at ${dirOrUrl} (.cvmfspublished: ${(err as Error).message})`, { where: dirOrUrl, hint: 'pass a repository directory or the URL it is served at' });
+    }
+    let parsed;
+    try {
+      parsed = parseManifest(raw);
+    } catch (err) {
+      throw new GridforgeError(`refusing repository: ${(err as Error).message}`, { where: `${dirOrUrl}/.cvmfspublished` });
+    }
+    const m = parsed.manifest;
+    let wlInfo: WhitelistInfo | undefined;
+    let cert: X509Certificate | undefined;
+    const reader0 = new RepositoryReader(source, m, undefined, undefined);
+    if (!opts.insecure) {
+      const key = opts.publicKey ? resolveKey(opts.publicKey) : defaultPublicKey(dirOrUrl);
+      if (!key) throw new UsageError(`no master public key to check ${dirOrUrl}`, { where: dirOrUrl, hint: 'pass --public-key <file> (the repository\'s <fqrn>.pub)' });
+      const certPem = await reader0.object(m.certificate, 'X');
+      cert = new X509Certificate(certPem);
+      const wl = checkWhitelist(await source.get('.cvmfswhitelist').catch(() => Buffer.alloc(0)), key);
+      wlInfo = wl.info;
+      const problems = [...wl.problems];
+      if (wl.info && wl.info.name !== m.name) problems.push(`names repository ${wl.info.name}, manifest names ${m.name}`);
+      if (wl.info && !wl.info.fingerprints.includes(cert.fingerprint.toUpperCase())) problems.push('does not list the certificate that signed the manifest');
+      if (problems.length) throw new GridforgeError(`refusing repository: .cvmfswhitelist ${problems.join('; ')}`, { where: `${dirOrUrl}/.cvmfswhitelist`, hint: 're-sign the whitelist with the master key (any publish does) or check the public key' });
+      const sigProblem = checkManifestSignature(parsed.signed, cert.publicKey);
+      if (sigProblem) throw new GridforgeError(`refusing repository: .cvmfspublished ${sigProblem}`, { where: `${dirOrUrl}/.cvmfspublished` });
+    }
+    const reader = new RepositoryReader(source, m, wlInfo, cert);
+    let rootHash = m.rootHash;
+    let revision = m.revision;
+    if (opts.tag) {
+      const t = (await reader.tags()).find((x) => x.name === opts.tag);
+      if (!t) throw new UsageError(`no tag "${opts.tag}"`, { where: opts.tag, hint: 'list tags with `gridforge repo tags <repo>`' });
+      rootHash = t.hash;
+      revision = t.revision;
+    }
+    await reader.setRoot(rootHash, revision);
+    return reader;
+  }
+
+  async setRoot(hash: string, revision: number): Promise<void> {
+    const cat = await this.catalog(hash);
+    this.root = entriesFromCatalog(cat, '');
+    this.rootHash = hash;
+    this.revision = revision;
+  }
+
+  /** Fetch, hash-check and inflate an object. */
+  async object(hash: string, suffix: ObjectSuffix = ''): Promise<Buffer> {
+    const rel = objectPath(hash, suffix);
+    let bytes: Buffer;
+    try {
+      bytes = await this.source.get(rel);
+    } catch (err) {
+      throw new GridforgeError(`missing object (${(err as Error).message})`, { where: rel });
+    }
+    try {
+      return verifyAndInflate(bytes, hash, rel);
+    } catch (err) {
+      throw new GridforgeError(`refusing object: ${(err as Error).message}`, { where: rel });
+    }
+  }
+
+  async catalog(hash: string): Promise<OpenedCatalog> {
+    let c = this.catalogs.get(hash);
+    if (!c) {
+      c = readCatalog(await this.object(hash, 'C'));
+      this.catalogs.set(hash, c);
+    }
+    return c;
+  }
+
+  private async fill(node: Entry, p: string): Promise<void> {
+    if (!node.unloaded) return;
+    const loaded = entriesFromCatalog(await this.catalog(node.catalog!.hash), p);
+    node.children = loaded.children;
+    node.unloaded = false;
+  }
+
+  private async lookup(p: string): Promise<Entry | undefined> {
+    const full = normalizeRepoPath(p);
+    let node: Entry | undefined = this.root;
+    let cur = '';
+    for (const part of full.split('/').filter(Boolean)) {
+      if (!node || node.type !== 'dir') return undefined;
+      await this.fill(node, cur);
+      cur += `/${part}`;
+      node = node.children!.get(part);
+    }
+    if (node?.type === 'dir') await this.fill(node, cur);
+    return node;
+  }
+
+  private toStat(e: Entry, p: string): StatResult {
+    return {
+      path: p || '/',
+      type: e.type,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      mtime: e.mtime,
+      size: e.size,
+      hash: e.hash,
+      target: e.target,
+      xattrs: e.xattrs ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, v.toString('utf8')])) : undefined,
+      hardlinkGroup: e.hlGroup || undefined,
+      nestedCatalog: !!e.nested,
+    };
+  }
+
+  async stat(p: string): Promise<StatResult | undefined> {
+    const e = await this.lookup(p);
+    return e ? this.toStat(e, normalizeRepoPath(p)) : undefined;
+  }
+
+  async ls(p: string): Promise<StatResult[]> {
+    const full = normalizeRepoPath(p);
+    const e = await this.lookup(full);
+    if (!e) throw new UsageError(`${full || '/'} does not exist in revision ${this.revision}`, { where: full || '/', hint: 'list its parent with `gridforge repo ls`' });
+    if (e.type !== 'dir') return [this.toStat(e, full)];
+    return [...e.children!.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((c) => this.toStat(c, `${full}/${c.name}`));
+  }
+
+  async readFile(p: string): Promise<Buffer> {
+    const full = normalizeRepoPath(p);
+    const e = await this.lookup(full);
+    if (!e) throw new UsageError(`${full || '/'} does not exist in revision ${this.revision}`, { where: full || '/', hint: 'check the path with `gridforge repo ls`' });
+    if (e.type !== 'file') throw new UsageError(`${full} is a ${e.type}, not a regular file`, { where: full, hint: e.type === 'symlink' ? `it points to ${e.target}` : 'name a file' });
+    const data = await this.object(e.hash!);
+    if (data.length !== e.size) throw new GridforgeError(`object size ${data.length} differs from the catalog size ${e.size}`, { where: `${full} (${objectPath(e.hash!)})` });
+    return data;
+  }
+
+  /** Every entry below (and including) a path, parents before children. */
+  async *walk(p = ''): AsyncGenerator<StatResult> {
+    const full = normalizeRepoPath(p);
+    const e = await this.lookup(full);
+    if (!e) return;
+    const self = this;
+    async function* rec(node: Entry, np: string): AsyncGenerator<StatResult> {
+      yield self.toStat(node, np);
+      if (node.type !== 'dir') return;
+      await self.fill(node, np);
+      for (const c of [...node.children!.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) yield* rec(c, `${np}/${c.name}`);
+    }
+    yield* rec(e, full);
+  }
+
+  async tags(): Promise<Tag[]> {
+    if (!this.manifest.history) return [];
+    const h = History.open(await this.object(this.manifest.history, 'H'));
+    try {
+      return h.tags();
+    } finally {
+      h.close();
+    }
+  }
+}
+
+export function openRepository(dirOrUrl: string, opts: ReaderOptions = {}): Promise<RepositoryReader> {
+  return RepositoryReader.open(dirOrUrl, opts);
+}
