@@ -20,6 +20,8 @@ export interface Inode {
   /** Where a regular file's contents are: file + offset of the data (size bytes). */
   file?: string;
   offset?: number;
+  /** In-memory contents (files gridforge adds itself, e.g. sandbox scripts). */
+  content?: Buffer;
 }
 
 export interface Node {

@@ -1,5 +1,85 @@
+/**
+ * `gridforge image flatten` and `gridforge image sandbox`: argument parsing and printing only; the
+ * work is in images/flatten and images/sandbox.
+ */
 import type { Command } from 'commander';
+import { UsageError } from '../lib/errors.ts';
+import { printJson, printLine } from '../lib/output.ts';
+import { action, withJson } from './command.ts';
+import { flattenToArchive, flattenToEngine, flattenToOci, type FlattenResult } from '../../images/flatten/index.ts';
+import { DEFAULT_BIND_POINTS, writeSandbox, type SandboxResult } from '../../images/sandbox/index.ts';
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function printFlatten(r: FlattenResult, json: boolean): void {
+  if (json) return printJson(r);
+  printLine(`flattened ${r.sourceLayers} layers of ${r.sourceDigest} into one layer (${r.entries} entries, ${(r.layerSize / 1048576).toFixed(1)} MiB)`);
+  printLine(`image id  ${r.digest}`);
+  printLine(`layer     ${r.diffId}`);
+  if (r.output) printLine(`written   ${r.output}`);
+  if (r.ref) printLine(r.ref);
+}
+
+function printSandbox(r: SandboxResult & { repo?: string; path?: string; revision?: number }, json: boolean): void {
+  if (json) return printJson(r);
+  const s = r.stats;
+  printLine(`sandbox of ${r.sourceDigest}: ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ${s.hardlinks} hardlinks, ${(s.bytes / 1048576).toFixed(1)} MiB`);
+  if (s.skippedDevices) printLine(`skipped ${s.skippedDevices} device nodes (never written into sandboxes)`);
+  if (s.skippedXattrs) printLine(`dropped ${s.skippedXattrs} extended attributes (not carried into sandboxes)`);
+  printLine(`bind points: ${r.bindPoints.join(' ')}`);
+  printLine(r.output ?? `${r.repo}:${r.path}`);
+}
 
 export function registerFlatten(image: Command): void {
-  void image;
+  withJson(
+    image
+      .command('flatten')
+      .description('flatten an image to a single layer, keeping its config (Env, Entrypoint, Cmd, Labels, ...)')
+      .argument('<source>', 'engine image reference, docker-save archive (.tar) or OCI layout directory')
+      .option('--tag <ref>', 'name of the result (default: the source tag with -flat appended)')
+      .option('--output <archive.tar>', 'write a docker-save archive instead of loading into the engine')
+      .option('--oci <dir>', 'write an OCI image layout directory instead of loading into the engine')
+      .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)'),
+  ).action(
+    action(async (source: string, opts: { tag?: string; output?: string; oci?: string; tmpDir?: string; json?: boolean }) => {
+      if (opts.output && opts.oci) throw new UsageError('--output and --oci are mutually exclusive', { where: '--output/--oci', hint: 'Pick one output.' });
+      const base = { source, tag: opts.tag, tmpDir: opts.tmpDir };
+      const r = opts.output
+        ? await flattenToArchive({ ...base, output: opts.output })
+        : opts.oci
+          ? await flattenToOci({ ...base, output: opts.oci })
+          : await flattenToEngine(base);
+      printFlatten(r, !!opts.json);
+    }),
+  );
+
+  withJson(
+    image
+      .command('sandbox')
+      .description('write an Apptainer/Singularity sandbox directory from an image (flattened, with .singularity.d and bind points)')
+      .argument('<source>', 'engine image reference, docker-save archive (.tar) or OCI layout directory')
+      .option('--output <dir>', 'sandbox directory to write (replaced atomically if it is an earlier sandbox)')
+      .option('--bind-point <path>', `extra bind point to pre-create (repeatable; always: ${DEFAULT_BIND_POINTS.join(' ')})`, collect, [])
+      .option('--repo <repo-dir>', 'write into this CernVM-FS repository in one transaction instead of a directory')
+      .option('--path <path-in-repo>', 'with --repo: where the sandbox goes, e.g. containers/fs/singularity/<name>')
+      .option('--tag <name>', 'with --repo: tag for the published revision')
+      .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)'),
+  ).action(
+    action(async (source: string, opts: { output?: string; bindPoint: string[]; repo?: string; path?: string; tag?: string; tmpDir?: string; json?: boolean }) => {
+      const bindPoints = [...DEFAULT_BIND_POINTS, ...opts.bindPoint.filter((p) => !DEFAULT_BIND_POINTS.includes(p))];
+      if (opts.repo || opts.path) {
+        if (!opts.repo || !opts.path) throw new UsageError('--repo and --path go together', { where: opts.repo ? '--path' : '--repo', hint: 'Pass both, e.g. --repo /srv/repo --path containers/fs/singularity/alma9.' });
+        if (opts.output) throw new UsageError('--output and --repo are mutually exclusive', { where: '--output/--repo', hint: 'Pick one output.' });
+        const { writeSandboxToRepository } = await import('../../images/sandbox/repo-sink.ts');
+        const r = await writeSandboxToRepository({ source, bindPoints, tmpDir: opts.tmpDir, repo: opts.repo, path: opts.path, tag: opts.tag });
+        printSandbox(r, !!opts.json);
+        return;
+      }
+      if (!opts.output) throw new UsageError('missing --output <dir> (or --repo + --path)', { where: 'image sandbox', hint: 'Say where the sandbox goes.' });
+      const r = await writeSandbox({ source, output: opts.output, bindPoints, tmpDir: opts.tmpDir });
+      printSandbox(r, !!opts.json);
+    }),
+  );
 }

@@ -1,0 +1,120 @@
+/**
+ * Sandbox directory sink: builds the tree in a temporary sibling of the output and renames it into
+ * place at the end (a failed or refused image leaves nothing). Files are created with
+ * O_CREAT|O_EXCL|O_NOFOLLOW, contents copied from the layer blobs by offset; chown before chmod so
+ * setuid/setgid survive; directory modes and mtimes are applied last, deepest first. Everything is
+ * made owner-writable (apptainer --fix-perms) so the sandbox can be deleted. As a non-root user
+ * ownership is not preserved (as apptainer's rootless mode does).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { BlobReader } from '../flatten/layer-tar.ts';
+import type { FileContent, SandboxSink, SinkMeta } from './sink.ts';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const CHUNK = 1 << 20;
+
+export function fixFileMode(mode: number): number {
+  return (mode & 0o7777) | 0o600;
+}
+export function fixDirMode(mode: number): number {
+  return (mode & 0o7777) | 0o700;
+}
+
+export class FsSink implements SandboxSink {
+  readonly tmp: string;
+  private readonly asRoot = process.getuid?.() === 0;
+  private readonly dirs: { p: string; meta: SinkMeta }[] = [];
+  private readonly reader = new BlobReader();
+  private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private fifos: { p: string; meta: SinkMeta }[] = [];
+
+  constructor(readonly output: string) {
+    this.tmp = path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.gridforge-tmp-${process.pid}-${Date.now()}`);
+    fs.mkdirSync(this.tmp, { mode: 0o700 });
+  }
+
+  private abs(p: string): string {
+    return p === '' ? this.tmp : `${this.tmp}/${p}`;
+  }
+
+  dir(p: string, meta: SinkMeta): void {
+    if (p !== '') fs.mkdirSync(this.abs(p), { mode: 0o700 });
+    this.dirs.push({ p, meta });
+  }
+
+  file(p: string, content: FileContent, meta: SinkMeta): void {
+    const fd = fs.openSync(this.abs(p), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    try {
+      if (content.buffer) {
+        fs.writeSync(fd, content.buffer);
+      } else if (content.size > 0) {
+        let left = content.size;
+        let off = content.offset!;
+        while (left > 0) {
+          const k = Math.min(left, CHUNK);
+          this.reader.readInto(content.file!, off, this.buf, 0, k);
+          let w = 0;
+          while (w < k) w += fs.writeSync(fd, this.buf, w, k - w);
+          left -= k;
+          off += k;
+        }
+      }
+      if (this.asRoot) fs.fchownSync(fd, meta.uid, meta.gid);
+      fs.fchmodSync(fd, fixFileMode(meta.mode));
+      fs.futimesSync(fd, meta.mtime, meta.mtime);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  symlink(p: string, target: string, meta: SinkMeta): void {
+    const a = this.abs(p);
+    fs.symlinkSync(target, a);
+    if (this.asRoot) fs.lchownSync(a, meta.uid, meta.gid);
+    fs.lutimesSync(a, meta.mtime, meta.mtime);
+  }
+
+  hardlink(p: string, target: string): void {
+    fs.linkSync(this.abs(target), this.abs(p));
+  }
+
+  fifo(p: string, meta: SinkMeta): void {
+    this.fifos.push({ p, meta });
+  }
+
+  async finish(): Promise<void> {
+    this.reader.close();
+    if (this.fifos.length) {
+      for (let i = 0; i < this.fifos.length; i += 500) execFileSync('mkfifo', ['--', ...this.fifos.slice(i, i + 500).map((f) => this.abs(f.p))]);
+      for (const { p, meta } of this.fifos) {
+        const a = this.abs(p);
+        if (this.asRoot) fs.lchownSync(a, meta.uid, meta.gid);
+        fs.chmodSync(a, fixFileMode(meta.mode));
+        fs.utimesSync(a, meta.mtime, meta.mtime);
+      }
+    }
+    // directories last, deepest first: chown, chmod, then mtime
+    for (let i = this.dirs.length - 1; i >= 0; i--) {
+      const { p, meta } = this.dirs[i];
+      const a = this.abs(p);
+      if (this.asRoot) fs.lchownSync(a, meta.uid, meta.gid);
+      fs.chmodSync(a, fixDirMode(meta.mode));
+      fs.utimesSync(a, meta.mtime, meta.mtime);
+    }
+    if (fs.existsSync(this.output)) {
+      const old = `${this.tmp}.old`;
+      fs.renameSync(this.output, old);
+      fs.renameSync(this.tmp, this.output);
+      fs.rmSync(old, { recursive: true, force: true });
+    } else {
+      fs.renameSync(this.tmp, this.output);
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.reader.close();
+    fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+}

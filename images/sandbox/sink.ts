@@ -1,0 +1,36 @@
+/**
+ * Where a sandbox tree goes. The writer walks the final tree once, parents before children, and
+ * calls a sink; `fs-sink.ts` writes a directory, a repository sink writes into a CernVM-FS
+ * transaction. Paths are canonical (no symlink in any parent: parents were resolved in the model).
+ */
+import type { Readable } from 'node:stream';
+
+export interface SinkMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+}
+
+export interface FileContent {
+  size: number;
+  /** Contents in a blob at an offset (layer data), or in memory. */
+  file?: string;
+  offset?: number;
+  buffer?: Buffer;
+}
+
+export interface SandboxSink {
+  dir(path: string, meta: SinkMeta): Promise<void> | void;
+  file(path: string, content: FileContent, meta: SinkMeta): Promise<void> | void;
+  symlink(path: string, target: string, meta: SinkMeta): Promise<void> | void;
+  /** `target` was written earlier by file(). */
+  hardlink(path: string, target: string): Promise<void> | void;
+  fifo(path: string, meta: SinkMeta): Promise<void> | void;
+  /** Everything written: apply deferred attributes, publish atomically. */
+  finish(): Promise<void>;
+  /** Failure: remove everything written. */
+  abort(): Promise<void>;
+}
+
+export type { Readable };
