@@ -23,6 +23,8 @@ export interface SiteDescriptor {
 export interface SiteObservation {
   /** The image reference the VO-box container runs (null: no VO-box there). */
   image: string | null;
+  /** The image ID (sha256:...) when the driver knows it. */
+  imageId?: string | null;
   /** The JAliEn version the CE reports (null: unknown / CE not running). */
   jalienVersion: string | null;
   /** Seconds since the container started (null: not running). */
@@ -66,8 +68,11 @@ export interface SiteDriver {
    * have restored the previous container itself (the orchestration checks with observe()).
    */
   deploy(site: SiteDescriptor, target: Target, opts: OperationOptions): Promise<void>;
-  /** Return the site to what it ran before. */
-  restore(site: SiteDescriptor, previous: Previous, opts: OperationOptions): Promise<void>;
+  /**
+   * Return the site to what it ran before. `changed` says what the rollout changed (restore only
+   * that: an image rollout leaves the site's own JAliEn pin alone).
+   */
+  restore(site: SiteDescriptor, previous: Previous, opts: OperationOptions & { changed?: Target }): Promise<void>;
   /** Last lines of a service's log (for failure reports); best effort. */
   logTail?(site: SiteDescriptor, service: string, opts: OperationOptions): Promise<string>;
   /** Release connections. */

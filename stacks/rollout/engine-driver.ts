@@ -19,6 +19,7 @@ interface DeployEngine {
 }
 
 const ENGINE_MODULE = '../index.ts';
+const IMAGE_SOURCE_MODULE = '../image-source.ts';
 let enginePromise: Promise<DeployEngine> | null = null;
 function loadEngine(): Promise<DeployEngine> {
   enginePromise ??= (import(ENGINE_MODULE) as Promise<DeployEngine>).catch((err) => {
@@ -109,6 +110,7 @@ export class EngineDriver implements SiteDriver {
     const healthy = typeof s.healthy === 'boolean' ? s.healthy : site.services.every((n) => services[n] === 'RUNNING');
     return {
       image,
+      imageId: (s.imageId as string | null | undefined) ?? null,
       jalienVersion: (s.jalienVersion as string | null | undefined) ?? null,
       uptimeSeconds: uptimeSeconds(s.uptimeSeconds ?? s.uptime ?? s.startedAt),
       services,
@@ -116,8 +118,23 @@ export class EngineDriver implements SiteDriver {
     };
   }
 
+  /** Image IDs of local archives given as --image (the container then runs the image by ID). */
+  private readonly archiveIds = new Map<string, string>();
+
   onTarget(_site: SiteDescriptor, o: SiteObservation, t: Target): boolean {
-    return (!t.image || o.image === t.image) && (!t.jalienVersion || o.jalienVersion === t.jalienVersion);
+    let imageOk = true;
+    if (t.image) {
+      const archiveId = this.archiveIds.get(t.image);
+      imageOk = o.image === t.image || (archiveId !== undefined && (o.imageId === archiveId || o.image === archiveId));
+    }
+    return imageOk && (!t.jalienVersion || o.jalienVersion === t.jalienVersion);
+  }
+
+  /** Resolve a local archive's image ID once, before the first deploy (so onTarget can match it). */
+  private async learnArchive(image: string): Promise<void> {
+    if (this.archiveIds.has(image) || !(image.startsWith('/') && /\.(tar|tar\.gz|tgz)$/.test(image))) return;
+    const { archiveImageInfo } = (await import(IMAGE_SOURCE_MODULE)) as { archiveImageInfo(p: string): Promise<{ id: string }> };
+    this.archiveIds.set(image, (await archiveImageInfo(image)).id);
   }
 
   private async apply(site: SiteDescriptor, overrides: { image?: string; jalienVersion?: string }, opts: OperationOptions): Promise<void> {
@@ -136,12 +153,15 @@ export class EngineDriver implements SiteDriver {
 
   async deploy(site: SiteDescriptor, target: Target, opts: OperationOptions): Promise<void> {
     const overrides: { image?: string; jalienVersion?: string } = {};
-    if (target.image) overrides.image = target.image;
+    if (target.image) {
+      await this.learnArchive(target.image).catch(() => undefined);
+      overrides.image = target.image;
+    }
     if (target.jalienVersion) overrides.jalienVersion = target.jalienVersion;
     await this.apply(site, overrides, opts);
   }
 
-  async restore(site: SiteDescriptor, previous: Previous, opts: OperationOptions): Promise<void> {
+  async restore(site: SiteDescriptor, previous: Previous, opts: OperationOptions & { changed?: Target }): Promise<void> {
     if (!previous.image) {
       const engine = await loadEngine();
       try {
@@ -151,8 +171,10 @@ export class EngineDriver implements SiteDriver {
       }
       return;
     }
+    // Restore what the rollout changed: the image always (a JAliEn change recreates the container
+    // too), the JAliEn pin only when the rollout changed JAliEn (else the site's own pin stays).
     const overrides: { image?: string; jalienVersion?: string } = { image: previous.image };
-    if (previous.jalienVersion) overrides.jalienVersion = previous.jalienVersion;
+    if (previous.jalienVersion && (!opts.changed || opts.changed.jalienVersion !== undefined)) overrides.jalienVersion = previous.jalienVersion;
     await this.apply(site, overrides, opts);
   }
 }

@@ -313,7 +313,7 @@ export class RolloutExecutor {
     this.save(site);
     this.log(`  ${site.site}: rolling back to ${fmtPrev(prev)}`);
     try {
-      await withTimeout(`rolling back ${site.site}`, ms, (signal) => this.ctx.driver.restore(desc, prev, { signal, timeoutMs: ms }));
+      await withTimeout(`rolling back ${site.site}`, ms, (signal) => this.ctx.driver.restore(desc, prev, { signal, timeoutMs: ms, changed: this.record.target }));
       const after = await this.observe(desc, 'checking the rollback');
       this.recordObserved(site, after);
       if (!onPrevious(after, prev)) throw new Error(`after the restore the site runs ${after.image ?? '(nothing)'} / JAliEn ${after.jalienVersion ?? '(none)'}`);
@@ -360,7 +360,7 @@ export class RolloutExecutor {
       }
       this.log(`  ${site.site}: rolling back to ${fmtPrev(prev)}`);
       site.restores++;
-      await withTimeout(`rolling back ${site.site}`, ms, (signal) => this.ctx.driver.restore(desc, prev, { signal, timeoutMs: ms }));
+      await withTimeout(`rolling back ${site.site}`, ms, (signal) => this.ctx.driver.restore(desc, prev, { signal, timeoutMs: ms, changed: this.record.target }));
       const after = await this.observe(desc, 'checking the rollback');
       this.recordObserved(site, after);
       if (!onPrevious(after, prev)) throw new Error(`after the restore the site runs ${after.image ?? '(nothing)'}`);
