@@ -463,7 +463,7 @@ export class Transaction {
       this.say('stage: catalogs');
       const now = Math.floor(Date.now() / 1000);
       const { hash, size, written } = await this.writeCatalogs(now);
-      this.say('stage: manifest');
+      this.say('stage: history');
       const { manifest: head } = readHead(this.repoDir);
       if (head.rootHash !== this.baseRoot) throw new GridforgeError('the repository changed under this transaction', { hint: 'retry the publish' });
       const history = readHistory(this.store, head);
