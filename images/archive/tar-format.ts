@@ -75,11 +75,12 @@ export class TarFormatError extends Error {}
 
 export function decodeHeader(buf: Buffer): RawHeader {
   if (!checksumOk(buf)) throw new TarFormatError('bad tar header checksum (not a tar archive, or corrupted)');
-  const magic = buf.subarray(257, 263).toString('latin1');
+  // POSIX ustar ("ustar\0" + "00") has a 155-byte prefix field; GNU ("ustar  \0") has none.
+  const posix = buf.subarray(257, 265).toString('latin1') === 'ustar\u000000';
   let nameBytes = cstr(buf, 0, 100);
-  if (magic.startsWith('ustar')) {
-    const prefix = cstr(buf, 345, magic === 'ustar\u000000' ? 155 : 131);
-    if (prefix.length > 0 && magic === 'ustar\u000000') nameBytes = Buffer.concat([prefix, Buffer.from('/'), nameBytes]);
+  if (posix) {
+    const prefix = cstr(buf, 345, 155);
+    if (prefix.length > 0) nameBytes = Buffer.concat([prefix, Buffer.from('/'), nameBytes]);
   }
   return {
     name: nameBytes.toString('utf8'),
