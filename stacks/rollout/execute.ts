@@ -303,10 +303,14 @@ export class RolloutExecutor {
     this.log(`  ${site.site}: FAILED: ${reason}`);
     this.setState(site, 'rolling-back', reason);
     const prev = site.previous!;
-    if (obs && onPrevious(obs, prev) && obs.healthy) {
-      this.log(`  ${site.site}: back on ${fmtPrev(prev)} (the deploy engine restored it)`);
-      this.setState(site, 'rolled-back', `back on ${fmtPrev(prev)}`);
-      return;
+    if (obs && onPrevious(obs, prev)) {
+      // The deploy engine already put the previous container back: wait for it to be healthy.
+      const back = obs.healthy ? obs : await this.waitHealthy(site, desc);
+      if (back && onPrevious(back, prev) && back.healthy) {
+        this.log(`  ${site.site}: back on ${fmtPrev(prev)} (the deploy engine restored it)`);
+        this.setState(site, 'rolled-back', `back on ${fmtPrev(prev)}`);
+        return;
+      }
     }
     const ms = this.record.options.siteTimeoutMs;
     site.restores++;
@@ -323,6 +327,23 @@ export class RolloutExecutor {
       site.error = `${reason}; rollback failed: ${message(err)}`;
       this.log(`  ${site.site}: ROLLBACK FAILED: ${message(err)}`);
       this.setState(site, 'rollback-failed', message(err));
+    }
+  }
+
+  /** Poll until the site is healthy (or the health timeout passes); the last observation. */
+  private async waitHealthy(site: SiteRecord, desc: SiteDescriptor): Promise<SiteObservation | null> {
+    const deadline = Date.now() + this.record.options.healthTimeoutMs;
+    let last: SiteObservation | null = null;
+    for (;;) {
+      try {
+        last = await this.observe(desc, 'waiting for the restored VO-box');
+        this.recordObserved(site, last);
+        if (last.healthy) return last;
+      } catch {
+        /* keep polling until the deadline */
+      }
+      if (Date.now() >= deadline) return last;
+      await sleep(Math.min(this.ctx.pollMs ?? 1000, Math.max(0, deadline - Date.now())));
     }
   }
 

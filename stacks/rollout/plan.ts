@@ -1,7 +1,8 @@
 /**
  * The wave planner: canary sites first (one wave), then the remaining sites in waves of at most
  * `concurrency` sites. Canaries are the sites marked `canary: true` in the inventory, topped up
- * with the first sites in inventory order until there are `canary` of them. Non-canary sites are
+ * with the first sites of the host-interleaved order (first site of each host, in inventory
+ * order) until there are `canary` of them. Non-canary sites are
  * interleaved across hosts (round robin, inventory order kept per host) so that a wave touches as
  * many different hosts as possible and VO-boxes sharing a host land in different waves.
  */
@@ -21,7 +22,8 @@ export function planWaves<S extends PlannableSite>(sites: S[], opts: { canary: n
   if (opts.concurrency < 1) throw new RangeError('concurrency must be at least 1');
   const marked = sites.filter((s) => s.canary);
   const canaries = marked.slice(0, Math.max(opts.canary, 0));
-  for (const s of sites) {
+  // Top up from the host-interleaved order: canaries on different hosts catch more.
+  for (const s of interleaveByHost(sites)) {
     if (canaries.length >= opts.canary) break;
     if (!canaries.includes(s)) canaries.push(s);
   }

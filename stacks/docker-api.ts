@@ -1,0 +1,164 @@
+/**
+ * A small Docker Engine API client over any stream factory (here: the host's docker socket forwarded
+ * through SSH). Why the API and not the remote docker CLI: the host may have no CLI or one whose
+ * version does not match the daemon (client 28 refuses --mac-address against a 20.10 daemon); the API
+ * lets us ask the daemon's version and pick the call shape it supports (per-endpoint MacAddress needs
+ * API >= 1.44, older daemons take Config.MacAddress).
+ */
+import http from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import { GridforgeError } from '../scripts/lib/errors.ts';
+
+export interface DockerResponse {
+  status: number;
+  body: Buffer;
+}
+
+export class DockerApiError extends GridforgeError {
+  constructor(
+    readonly status: number,
+    message: string,
+    where: string,
+  ) {
+    super(message, { where });
+  }
+}
+
+/** The newest API version this client knows how to speak. */
+export const CLIENT_MAX_API = '1.45';
+
+export function apiAtLeast(v: string, min: string): boolean {
+  const [a, b] = v.split('.').map(Number);
+  const [c, d] = min.split('.').map(Number);
+  return a > c || (a === c && b >= d);
+}
+
+export class DockerApi {
+  apiVersion = '1.41';
+  serverVersion = '';
+  constructor(
+    private readonly connect: () => Promise<Duplex>,
+    readonly where: string,
+  ) {}
+
+  /** Ask the daemon for its version; later calls use min(daemon, client) API version. */
+  async negotiate(): Promise<{ apiVersion: string; serverVersion: string; minApiVersion: string }> {
+    const r = await this.raw('GET', '/version');
+    if (r.status !== 200) throw new DockerApiError(r.status, `docker /version failed: ${r.body.toString()}`, this.where);
+    const v = JSON.parse(r.body.toString()) as { ApiVersion: string; Version: string; MinAPIVersion: string };
+    this.apiVersion = apiAtLeast(v.ApiVersion, CLIENT_MAX_API) ? CLIENT_MAX_API : v.ApiVersion;
+    this.serverVersion = v.Version;
+    return { apiVersion: v.ApiVersion, serverVersion: v.Version, minApiVersion: v.MinAPIVersion };
+  }
+
+  raw(method: string, path: string, body?: unknown | Readable, opts: { contentType?: string; timeoutMs?: number } = {}): Promise<DockerResponse> {
+    return new Promise((resolve, reject) => {
+      this.connect().then((sock) => {
+        const isStream = body !== undefined && body !== null && typeof (body as Readable).pipe === 'function';
+        const payload = body === undefined || isStream ? undefined : Buffer.from(JSON.stringify(body));
+        const headers: Record<string, string | number> = { Host: 'docker', Connection: 'close' };
+        if (payload) {
+          headers['Content-Type'] = 'application/json';
+          headers['Content-Length'] = payload.length;
+        } else if (isStream) {
+          headers['Content-Type'] = opts.contentType ?? 'application/x-tar';
+          headers['Transfer-Encoding'] = 'chunked';
+        }
+        const req = http.request({ method, path, headers, createConnection: () => sock as unknown as import('node:net').Socket });
+        const timer = opts.timeoutMs ? setTimeout(() => req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs) : undefined;
+        req.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('end', () => {
+            if (timer) clearTimeout(timer);
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
+          });
+          res.on('error', reject);
+        });
+        req.on('error', (err) => {
+          if (timer) clearTimeout(timer);
+          reject(new GridforgeError(`docker API ${method} ${path} failed: ${err.message}`, { where: this.where }));
+        });
+        if (isStream) (body as Readable).pipe(req);
+        else req.end(payload);
+      }, reject);
+    });
+  }
+
+  /** Versioned call; JSON result; throws on status >= 400 unless listed in `ok`. */
+  async call<T = any>(method: string, path: string, body?: unknown, ok: number[] = []): Promise<{ status: number; data: T }> {
+    const r = await this.raw(method, `/v${this.apiVersion}${path}`, body);
+    if (r.status >= 400 && !ok.includes(r.status)) {
+      let msg = r.body.toString().trim();
+      try {
+        msg = JSON.parse(msg).message ?? msg;
+      } catch {
+        /* plain text */
+      }
+      throw new DockerApiError(r.status, `docker ${method} ${path.split('?')[0]}: ${msg}`, this.where);
+    }
+    const text = r.body.toString();
+    let data: any = text;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* stream or text */
+    }
+    return { status: r.status, data };
+  }
+
+  async inspectContainer(name: string): Promise<any | null> {
+    const r = await this.call('GET', `/containers/${encodeURIComponent(name)}/json`, undefined, [404]);
+    return r.status === 404 ? null : r.data;
+  }
+
+  async inspectImage(ref: string): Promise<any | null> {
+    const r = await this.call('GET', `/images/${encodeURIComponent(ref)}/json`, undefined, [404]);
+    return r.status === 404 ? null : r.data;
+  }
+
+  async inspectNetwork(name: string): Promise<any | null> {
+    const r = await this.call('GET', `/networks/${encodeURIComponent(name)}`, undefined, [404]);
+    return r.status === 404 ? null : r.data;
+  }
+
+  /** Run a command in a container; returns demultiplexed output and the exit code. */
+  async exec(container: string, cmd: string[], timeoutMs = 30_000): Promise<{ stdout: string; stderr: string; code: number }> {
+    const c = await this.call('POST', `/containers/${encodeURIComponent(container)}/exec`, { AttachStdout: true, AttachStderr: true, Cmd: cmd });
+    const id = c.data.Id as string;
+    const r = await this.raw('POST', `/v${this.apiVersion}/exec/${id}/start`, { Detach: false, Tty: false }, { timeoutMs });
+    if (r.status >= 400) throw new DockerApiError(r.status, `docker exec ${cmd.join(' ')}: ${r.body.toString()}`, this.where);
+    const { stdout, stderr } = demux(r.body);
+    const i = await this.call('GET', `/exec/${id}/json`);
+    return { stdout, stderr, code: i.data.ExitCode ?? -1 };
+  }
+
+  /** Follow a JSON-lines progress response (image load / pull); throws on an error line. */
+  static progressErrors(body: Buffer): string | null {
+    for (const line of body.toString().split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const o = JSON.parse(line);
+        if (o.error) return o.error as string;
+      } catch {
+        /* ignore */
+      }
+    }
+    return null;
+  }
+}
+
+/** Split Docker's multiplexed stream (8-byte frame headers) into stdout and stderr. */
+export function demux(buf: Buffer): { stdout: string; stderr: string } {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let off = 0;
+  while (off + 8 <= buf.length) {
+    const kind = buf[off];
+    const size = buf.readUInt32BE(off + 4);
+    const chunk = buf.subarray(off + 8, off + 8 + size);
+    (kind === 2 ? err : out).push(chunk);
+    off += 8 + size;
+  }
+  return { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+}

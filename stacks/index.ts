@@ -1,0 +1,11 @@
+/**
+ * The deploy engine (contract 7). Site spec -> settings (one function for both engines) -> preflight,
+ * plan, deploy (with health and restore), status, logs, destroy over SSH.
+ */
+export { loadSiteSpec, parseSiteSpec, siteSpecSchema, SERVICES, type SiteSpec, type Service } from './spec.ts';
+export { deriveSettings, type DeploySettings, type HostFacts } from './settings.ts';
+export { planSite, deploySite, restoreSite, siteStatus, siteLogs, destroySite, probePrivileged } from './deploy.ts';
+export type { DeployOptions, DeployResult, PreviousState, SiteStatus, DestroyResult } from './deploy.ts';
+export type { Plan, Change, Overrides } from './plan.ts';
+export { preflight, type PreflightRow } from './preflight.ts';
+export { containerCreateBody, networkCreateBody } from './container.ts';
