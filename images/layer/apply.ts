@@ -74,8 +74,16 @@ export class LayerApplier {
       const target = tdir?.children!.get(lc[lc.length - 1]);
       if (!target) throw new UsageError(`hardlink target ${JSON.stringify(h.linkname)} does not exist inside the image`, { where, hint: 'Hardlinks must point at an earlier entry inside the image root.' });
       if (target.inode.type === 'dir') throw new UsageError(`hardlink to directory ${JSON.stringify(h.linkname)} refused`, { where, hint: 'The layer is malformed.' });
+      // Like containerd and docker: link, then chown/chmod/chtimes the new name, which changes the
+      // shared inode (docker-produced layers repeat the target's attributes here anyway).
+      const ino = target.inode;
+      ino.uid = h.uid;
+      ino.gid = h.gid;
+      ino.mode = h.mode;
+      ino.mtime = h.mtime;
+      if (h.xattrs.size) ino.xattrs = h.xattrs;
       if (target === existing) return;
-      parent.children!.set(base, { name: base, parent, inode: target.inode, children: null, layer });
+      parent.children!.set(base, { name: base, parent, inode: ino, children: null, layer });
       return;
     }
     if (h.type === 'dir' && existing && existing.inode.type === 'dir') {
