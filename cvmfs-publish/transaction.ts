@@ -31,6 +31,8 @@ export interface TransactionOptions {
   onProgress?: (message: string) => void;
   /** what the lock file says this transaction is doing */
   operation?: string;
+  /** split catalogs above this many entries (default 200,000) */
+  maxCatalogEntries?: number;
 }
 
 export interface CommitOptions {
@@ -93,12 +95,14 @@ export class Transaction {
   private readonly baseRevision: number;
   private readonly baseRoot: string;
   private readonly maxFileSize: number;
+  private readonly maxCatalogEntries: number;
 
   private constructor(readonly repoDir: string, private lock: RepoLock, opts: TransactionOptions) {
     this.config = readRepoConfig(repoDir);
     this.store = new ObjectStore(repoDir);
     this.say = opts.onProgress ?? progress;
     this.maxFileSize = opts.maxFileSize ?? this.config.maxFileSize;
+    this.maxCatalogEntries = opts.maxCatalogEntries ?? MAX_CATALOG_ENTRIES;
     finishPending(repoDir);
     const { manifest } = readHead(repoDir);
     this.baseRevision = manifest.revision;
@@ -388,7 +392,7 @@ export class Transaction {
   private autoNest(dir: Entry): void {
     for (;;) {
       const total = Transaction.countCatalog(dir);
-      if (total <= MAX_CATALOG_ENTRIES) return;
+      if (total <= this.maxCatalogEntries) return;
       let best: Entry | undefined;
       let bestN = 0;
       const pick = (d: Entry) => {
@@ -399,7 +403,7 @@ export class Transaction {
             best = c;
             bestN = n;
           }
-          if (n > MAX_CATALOG_ENTRIES) pick(c);
+          if (n > this.maxCatalogEntries) pick(c);
         }
       };
       pick(dir);

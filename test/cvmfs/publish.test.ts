@@ -1,0 +1,228 @@
+/**
+ * Publishing end to end through the CLI and the API: revisions, incremental republish, symlink
+ * switch + rollback + checkout at each tag, diff, tags, rm, gc, the transaction API (streams,
+ * hard links, xattrs), auto-nesting, and bad input that must leave the repository unchanged.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkout, diffTags, garbageCollect, link, listTags, openRepository, openTransaction, publishTree, removePath, tagRevision, verifyRepository,
+} from '../../cvmfs-publish/index.ts';
+import { UsageError } from '../../scripts/lib/errors.ts';
+import { gf, inflateObject, makeTree, manifestFields, rmrf, tmpDir } from './helpers.ts';
+
+let dir: string;
+let repo: string;
+beforeAll(() => {
+  dir = tmpDir('pub');
+  repo = path.join(dir, 'repo');
+});
+afterAll(() => rmrf(dir));
+
+/** Everything a reader could see: served files + object list (the gridforge state excluded). */
+function snapshot(r: string): string {
+  return execFileSync('sh', ['-c', `cd ${r} && find . -path ./.gridforge -prune -o -type f -print | sort | xargs sha1sum`], { encoding: 'utf8' });
+}
+
+describe('repo commands', () => {
+  it('init + publish + ls + cat + verify through the CLI (--json, exit codes)', () => {
+    const init = gf(['repo', 'init', repo, '--name', 'alice.example.org', '--json']);
+    expect(init.code, init.stderr).toBe(0);
+    const ij = JSON.parse(init.stdout);
+    expect(ij.keysDir).toBe(`${repo}.keys`);
+    expect(fs.existsSync(`${repo}.keys/alice.example.org.masterkey`)).toBe(true);
+    expect(gf(['repo', 'init', repo, '--name', 'alice.example.org']).code).toBe(2); // not empty
+    const src = path.join(dir, 'src-a');
+    makeTree(src, 'a');
+    const pub = gf(['repo', 'publish', repo, src, '--path', 'containers/fs/singularity/alma9-a', '--tag', 'img-a', '--json']);
+    expect(pub.code, pub.stderr).toBe(0);
+    const pj = JSON.parse(pub.stdout);
+    expect(pj.revision).toBe(2);
+    expect(pj.tree.files).toBe(8);
+    const ls = JSON.parse(gf(['repo', 'ls', repo, 'containers/fs/singularity/alma9-a/bin', '--json']).stdout);
+    expect(ls.map((e: { path: string }) => e.path.split('/').pop())).toEqual(['random', 'rel-link', 'tool', 'tool-hardlink']);
+    const cat = gf(['repo', 'cat', repo, 'containers/fs/singularity/alma9-a/etc/os-release']);
+    expect(cat.stdout).toBe('NAME=a\n');
+    expect(gf(['repo', 'cat', repo, 'no/such/file']).code).toBe(2);
+    const v = gf(['repo', 'verify', repo, '--json']);
+    expect(v.code, v.stdout).toBe(0);
+    expect(JSON.parse(v.stdout).ok).toBe(true);
+  });
+
+  it('republish of an unchanged tree recompresses nothing; unchanged nested catalogs are reused', async () => {
+    const src = path.join(dir, 'src-a');
+    const r = await publishTree(repo, src, 'containers/fs/singularity/alma9-a', { onProgress: () => {} });
+    expect(r.filesReused).toBe(8);
+    expect(r.filesStored).toBe(0);
+    const srcB = path.join(dir, 'src-b');
+    makeTree(srcB, 'b');
+    await publishTree(repo, srcB, 'containers/fs/singularity/alma9-b', { tag: 'img-b', onProgress: () => {} });
+    const before = (await openRepository(repo)).rootHash;
+    const nestedA1 = execFileSync('sqlite3', [inflate(before), "select sha1 from nested_catalogs where path like '%alma9-a'"], { encoding: 'utf8' }).trim();
+    fs.writeFileSync(path.join(srcB, 'etc/os-release'), 'NAME=b2\n');
+    const r2 = await publishTree(repo, srcB, 'containers/fs/singularity/alma9-b', { onProgress: () => {} });
+    expect(r2.filesStored).toBe(1);
+    expect(r2.catalogsWritten).toBe(2); // root + alma9-b; alma9-a reused
+    const nestedA2 = execFileSync('sqlite3', [inflate(r2.rootHash), "select sha1 from nested_catalogs where path like '%alma9-a'"], { encoding: 'utf8' }).trim();
+    expect(nestedA2).toBe(nestedA1);
+    expect((await (await openRepository(repo)).readFile('/containers/fs/singularity/alma9-b/etc/os-release')).toString()).toBe('NAME=b2\n');
+  });
+
+  it('symlink switch, rollback, and checkout showing the expected target at each tag', async () => {
+    const L = 'containers/fs/singularity/default';
+    const quiet = { onProgress: () => {} };
+    expect(gf(['repo', 'link', repo, L, 'alma9-a', '--tag', 'default-a']).code).toBe(0);
+    await link(repo, L, 'alma9-b', { tag: 'default-b', ...quiet });
+    const rb = gf(['repo', 'rollback', repo, '--tag', 'default-a', '--json']);
+    expect(rb.code, rb.stderr).toBe(0);
+    const rbj = JSON.parse(rb.stdout);
+    const cur = manifestFields(repo);
+    expect(Number(cur.S)).toBe(rbj.revision);
+    const co = async (tag: string | undefined, name: string) => {
+      const d = path.join(dir, name);
+      await checkout(repo, d, { tag });
+      return d;
+    };
+    const da = await co('default-a', 'co-a');
+    const db = await co('default-b', 'co-b');
+    const dc = path.join(dir, 'co-current');
+    const res = gf(['repo', 'checkout', repo, dc, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).revision).toBe(rbj.revision);
+    expect(fs.readlinkSync(path.join(da, L))).toBe('alma9-a');
+    expect(fs.readlinkSync(path.join(db, L))).toBe('alma9-b');
+    expect(fs.readlinkSync(path.join(dc, L))).toBe('alma9-a');
+    // the checked-out tree is a faithful copy: content through the symlink, modes, hard links, absolute symlinks
+    expect(fs.readFileSync(path.join(db, L, 'etc/os-release'), 'utf8')).toBe('NAME=b2\n');
+    const tool = fs.statSync(path.join(da, 'containers/fs/singularity/alma9-a/bin/tool'));
+    expect(tool.mode & 0o7777).toBe(0o4755);
+    expect(tool.nlink).toBe(2);
+    expect(fs.readlinkSync(path.join(da, 'containers/fs/singularity/alma9-a/etc/localtime'))).toBe('/usr/share/zoneinfo/UTC');
+    expect(fs.readFileSync(path.join(da, 'containers/fs/singularity/alma9-a/ünïcødé'), 'utf8')).toBe('x\n');
+    // diff between the two tags: the symlink target changed
+    const diff = await diffTags(repo, 'default-a', 'default-b');
+    expect(diff).toEqual([{ path: `/${L}`, change: 'modified', what: 'target alma9-a -> alma9-b' }]);
+    // tags list: trunk, trunk-previous and named tags
+    const tags = listTags(repo).map((t) => t.name);
+    expect(tags).toEqual(expect.arrayContaining(['trunk', 'trunk-previous', 'img-a', 'img-b', 'default-a', 'default-b']));
+    // tag an older revision
+    await tagRevision(repo, 'second', { revision: 2 });
+    const old = await openRepository(repo, { tag: 'second' });
+    expect(old.revision).toBe(2);
+    expect(await old.stat('/containers/fs/singularity/alma9-b')).toBeUndefined();
+    await expect(tagRevision(repo, 'x', { revision: 999 })).rejects.toBeInstanceOf(UsageError);
+    expect(gf(['repo', 'rollback', repo, '--tag', 'nope']).code).toBe(2);
+    expect((await verifyRepository(repo)).problems).toEqual([]);
+  });
+
+  it('rm removes a path in a new revision; gc keeps tagged revisions and removes the rest', async () => {
+    const src = path.join(dir, 'src-tmp');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'only-here'), 'unique content that will become garbage\n');
+    await publishTree(repo, src, 'scratch', { onProgress: () => {} });
+    const r = await openRepository(repo);
+    const h = (await r.stat('/scratch/only-here'))!.hash!;
+    const obj = path.join(repo, 'data', h.slice(0, 2), h.slice(2));
+    expect(fs.existsSync(obj)).toBe(true);
+    await removePath(repo, 'scratch', { onProgress: () => {} });
+    expect(await (await openRepository(repo)).stat('/scratch')).toBeUndefined();
+    await expect(removePath(repo, 'scratch')).rejects.toBeInstanceOf(UsageError);
+    // trunk-previous is kept as the undo target: move it past the revision that had /scratch
+    await link(repo, 'containers/fs/singularity/default', 'alma9-a', { onProgress: () => {} });
+    const dry = await garbageCollect(repo, { keepRevisions: 1, dryRun: true });
+    expect(dry.removed).toBeGreaterThan(0);
+    expect(fs.existsSync(obj)).toBe(true);
+    const gc = JSON.parse(gf(['repo', 'gc', repo, '--keep-revisions', '1', '--json']).stdout);
+    expect(gc.removed).toBe(dry.removed);
+    expect(fs.existsSync(obj)).toBe(false);
+    // tagged revisions survive and still verify and check out
+    const v = await verifyRepository(repo);
+    expect(v.problems).toEqual([]);
+    const co = await checkout(repo, path.join(dir, 'co-after-gc'), { tag: 'img-a' });
+    expect(co.files).toBeGreaterThan(0);
+  });
+});
+
+describe('transaction API', () => {
+  it('streams, mkdir, hard links, xattrs, symlinks; auto-nesting splits a big catalog', async () => {
+    const tx = openTransaction(repo, { maxCatalogEntries: 40, onProgress: () => {} });
+    await tx.mkdir('x86_64/Packages/JAliEn/1.0', { mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 });
+    await tx.putFile('x86_64/Packages/JAliEn/1.0/bin/jalien', Readable.from([Buffer.from('#!/bin/sh\n'), Buffer.from('echo jalien\n')]), { mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000, xattrs: { 'user.origin': Buffer.from('gridforge') } });
+    await tx.putFile('x86_64/Packages/JAliEn/1.0/lib/a.jar', Buffer.from('jar bytes'), { mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000 });
+    await tx.hardlink('x86_64/Packages/JAliEn/1.0/lib/b.jar', 'x86_64/Packages/JAliEn/1.0/lib/a.jar');
+    await tx.symlink('x86_64/Packages/JAliEn/latest', '1.0');
+    await expect(tx.hardlink('x86_64/other', 'x86_64/Packages/JAliEn/1.0/lib/a.jar')).rejects.toThrow(/within one directory/);
+    for (let d = 0; d < 3; d++) for (let i = 0; i < 30; i++) await tx.putFile(`x86_64/many/d${d}/f${i}`, Buffer.from(`${d}/${i}`), { mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000 });
+    const c = await tx.commit({ tag: 'api' });
+    const r = await openRepository(repo);
+    expect(r.revision).toBe(c.revision);
+    expect((await r.readFile('/x86_64/Packages/JAliEn/1.0/bin/jalien')).toString()).toBe('#!/bin/sh\necho jalien\n');
+    const st = await r.stat('/x86_64/Packages/JAliEn/1.0/bin/jalien');
+    expect(st!.xattrs).toEqual({ 'user.origin': 'gridforge' });
+    expect(st!.mode).toBe(0o100755);
+    const a = await r.stat('/x86_64/Packages/JAliEn/1.0/lib/a.jar');
+    const b = await r.stat('/x86_64/Packages/JAliEn/1.0/lib/b.jar');
+    expect(a!.hardlinkGroup).toBeGreaterThan(0);
+    expect(b!.hardlinkGroup).toBe(a!.hardlinkGroup);
+    expect((await r.stat('/x86_64/Packages/JAliEn/latest'))!.target).toBe('1.0');
+    // 90 files + dirs > 40 entries: split into nested catalogs, every catalog within the limit
+    const nested = [] as string[];
+    for await (const e of r.walk('/x86_64')) if (e.nestedCatalog) nested.push(e.path);
+    expect(nested.length).toBeGreaterThanOrEqual(2);
+    expect((await verifyRepository(repo)).problems).toEqual([]);
+  });
+});
+
+describe('bad input leaves the repository unchanged', () => {
+  it('nonexistent source, path escaping the repository, non-UTF-8 name, oversized file, held lock', async () => {
+    const before = snapshot(repo);
+    const good = path.join(dir, 'src-a');
+    const r1 = gf(['repo', 'publish', repo, path.join(dir, 'does-not-exist'), '--path', 'x']);
+    expect(r1.code).toBe(2);
+    expect(r1.stderr).toMatch(/does-not-exist.*does not exist/);
+    const quiet = { onProgress: () => {} };
+    await expect(publishTree(repo, good, '../../etc', quiet)).rejects.toThrow(/escapes the repository/);
+    await expect(link(repo, 'a/../../b', 'x', quiet)).rejects.toBeInstanceOf(UsageError);
+    const bad = path.join(dir, 'src-bad');
+    fs.mkdirSync(bad);
+    fs.writeFileSync(path.join(bad, 'ok'), 'ok');
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${bad}/name-`), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]), 'x');
+    await expect(publishTree(repo, bad, 'bad', quiet)).rejects.toThrow(/not valid UTF-8/);
+    const big = path.join(dir, 'src-big');
+    fs.mkdirSync(big);
+    fs.writeFileSync(path.join(big, 'large.bin'), Buffer.alloc(5000));
+    const r4 = await publishTree(repo, big, 'big', { ...quiet, maxFileSize: 4096 }).catch((e: UsageError) => e);
+    expect(r4).toBeInstanceOf(UsageError);
+    expect(`${(r4 as UsageError).where}: ${(r4 as UsageError).message}`).toMatch(/large\.bin: .*above the size limit of 4096/);
+    // a live publisher holds the lock: a second one fails at once
+    const tx = openTransaction(repo, { onProgress: () => {} });
+    try {
+      const t0 = Date.now();
+      const r5 = gf(['repo', 'publish', repo, good, '--path', 'other']);
+      expect(r5.code).toBe(2);
+      expect(r5.stderr).toMatch(/locked by another publisher/);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      await tx.abort();
+    }
+    expect(snapshot(repo)).toBe(before);
+  });
+
+  it('a lock left by a dead process is reported as stale and cleared by `repo abort`', async () => {
+    const child = spawn('true');
+    await new Promise((r) => child.on('exit', r));
+    fs.writeFileSync(path.join(repo, '.gridforge/lock'), JSON.stringify({ pid: child.pid, host: (await import('node:os')).hostname(), started: 'x', operation: 'publish killed' }));
+    await expect(publishTree(repo, path.join(dir, 'src-a'), 'again', { onProgress: () => {} })).rejects.toThrow(/no longer running/);
+    const a = gf(['repo', 'abort', repo, '--json']);
+    expect(a.code, a.stderr).toBe(0);
+    expect(JSON.parse(a.stdout).hadLock).toBe(true);
+    expect((await publishTree(repo, path.join(dir, 'src-a'), 'again', { onProgress: () => {} })).revision).toBeGreaterThan(2);
+  });
+});
+
+function inflate(hash: string): string {
+  return inflateObject(repo, hash, 'C', path.join(dir, `${hash}.db`));
+}
