@@ -15,9 +15,10 @@ import { indexTarFile } from '../../images/archive/tar-index.ts';
 import { diffTrees, exportTree, layerTar, legacyArchive, PREFIX, removeImages, treeFromDir, treeFromTarFile, type E } from './helpers.ts';
 
 const BASE_SEED = Number(process.env.GF_FLATTEN_SEED ?? Date.now() % 1_000_000);
-const RUNS = Number(process.env.GF_FLATTEN_RUNS ?? 6);
+const RUNS = Number(process.env.GF_FLATTEN_RUNS ?? 8);
 let work: string;
 const tags: string[] = [];
+const kinds = { whiteout: 0, opaque: 0, hardlink: 0, symlink: 0, file: 0 };
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -142,7 +143,15 @@ describe('randomised layer stacks vs the engine', () => {
   for (let i = 0; i < RUNS; i++) {
     it(`stack #${i}`, async () => {
       const seed = BASE_SEED + i;
-      const layers = generate(seed).map(layerTar);
+      const gen = generate(seed);
+      for (const e of gen.flat()) {
+        const base = e.path.split('/').filter(Boolean).pop() ?? '';
+        if (base === '.wh..wh..opq') kinds.opaque++;
+        else if (base.startsWith('.wh.')) kinds.whiteout++;
+        else if (e.type === 'hardlink' || e.type === 'symlink') kinds[e.type]++;
+        else if (!e.type) kinds.file++;
+      }
+      const layers = gen.map(layerTar);
       const tag = `${PREFIX}-rand:${process.pid}-${i}`;
       tags.push(tag);
       const src = path.join(work, `rand-${i}.tar`);
@@ -170,4 +179,8 @@ describe('randomised layer stacks vs the engine', () => {
       fs.rmSync(sb, { recursive: true });
     });
   }
+  it('the generated stacks exercised every kind of entry', () => {
+    console.log('generated entries:', kinds);
+    for (const [k, v] of Object.entries(kinds)) expect(v, k).toBeGreaterThan(0);
+  });
 });
