@@ -289,11 +289,26 @@ async function finishHealth(s: Session, st: DeploySettings, timeoutMs: number, l
   }
   const svc = h.failing[0];
   const tail = svc ? await serviceLogTail(s.docker, name, svc) : '';
+  let restored = '';
   if (hadPrevious !== null) await rollback(s, st, hadPrevious, log);
+  if (hadPrevious) {
+    // Wait for the restored container too, so the site is back in service when deploy returns.
+    const services = await previousServices(s, name);
+    const r = await waitHealthy(s.docker, name, services, timeoutMs, log);
+    restored = r.healthy ? ' and is healthy again' : ` but is NOT healthy (${r.reason})`;
+  }
   throw new GridforgeError(
-    `VO-box ${name} on ${s.ssh.label} is not healthy: ${h.reason ?? 'unknown'}; ${hadPrevious ? 'the previous container was restored' : hadPrevious === false ? 'the new container was removed' : 'left as is'}`,
+    `VO-box ${name} on ${s.ssh.label} is not healthy: ${h.reason ?? 'unknown'}; ${hadPrevious ? `the previous container was restored${restored}` : hadPrevious === false ? 'the new container was removed' : 'left as is'}`,
     { where: s.ssh.label, hint: `Look at the service log below (or \`gridforge site logs <site.yaml> ${svc ?? ''}\`), fix it and deploy again.`, detail: tail },
   );
+}
+
+/** The services a (restored) container was started with (its GRIDFORGE_SERVICES). */
+async function previousServices(s: Session, name: string): Promise<string[]> {
+  const ct = await s.docker.inspectContainer(name);
+  const env = (ct?.Config?.Env ?? []) as string[];
+  const v = env.find((e) => e.startsWith('GRIDFORGE_SERVICES='));
+  return v ? v.slice('GRIDFORGE_SERVICES='.length).split(',').filter(Boolean) : [];
 }
 
 async function rollback(s: Session, st: DeploySettings, hadPrevious: boolean, log: (m: string) => void): Promise<void> {

@@ -74,7 +74,8 @@ export async function serviceLogTail(docker: DockerApi, container: string, servi
   for (const stream of ['stderr', 'stdout']) {
     try {
       const r = await docker.exec(container, ['supervisorctl', 'tail', `-${bytes}`, service, stream], 10_000);
-      if (r.stdout.trim()) parts.push(`--- ${service} ${stream} ---\n${r.stdout.trimEnd()}`);
+      const text = r.stdout.replace(/^.*ERROR \(no log file\)\s*$/m, '');
+      if (text.trim()) parts.push(`--- ${service} ${stream} ---\n${text.trimEnd()}`);
     } catch {
       /* container gone */
     }
