@@ -60,7 +60,10 @@ export async function diffPlanned(reader: Reader, entries: PlannedEntry[], extra
   const planned = new Set(entries.map((e) => e.path));
   for (const dir of extraUnder) {
     if (!(await exists(reader, dir))) continue;
-    for await (const s of reader.walk(dir)) if (s.path.replace(/^\//, '') !== dir && !planned.has(s.path.replace(/^\//, ''))) diffs.push(`${s.path.replace(/^\//, '')} (not in this release)`);
+    for await (const s of reader.walk(dir)) {
+      const p = s.path.replace(/^\//, '');
+      if (p !== dir && !planned.has(p) && !p.endsWith('/.cvmfscatalog')) diffs.push(`${p} (not in this release)`);
+    }
   }
   return diffs;
 }
@@ -103,7 +106,8 @@ export async function diffTree(reader: Reader, repoPath: string, localDir: strin
   if (await exists(reader, repoPath)) {
     for await (const s of reader.walk(repoPath)) {
       const p = s.path.replace(/^\//, '');
-      if (!seen.has(p)) diffs.push(`${p} (not in this release)`);
+      // .cvmfscatalog markers are the repository's own (nested catalogs it chose to create).
+      if (!seen.has(p) && !p.endsWith('/.cvmfscatalog')) diffs.push(`${p} (not in this release)`);
     }
   }
   return diffs;
