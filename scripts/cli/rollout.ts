@@ -134,7 +134,7 @@ export function register(program: Command): void {
       .option('--jalien <version>', 'the new JAliEn version (the CE must report it)')
       .option('--canary <n>', 'canary sites, deployed first (inventory `canary: true` first, then inventory order)', int('--canary', 0), DEFAULT_OPTIONS.canary)
       .option('--concurrency <n>', 'sites deployed at the same time (wave size)', int('--concurrency', 1), DEFAULT_OPTIONS.concurrency)
-      .option('--max-failures <n>', 'stop when more than this many sites failed (default 0: stop at the first failure, i.e. a failed canary)', int('--max-failures', 0), DEFAULT_OPTIONS.maxFailures)
+      .option('--max-failures <n>', 'stop when more than this many sites failed (default 0: stop at the first failure, i.e. a failed canary; with resume: the new budget)', int('--max-failures', 0), DEFAULT_OPTIONS.maxFailures)
       .option('--only <glob>', 'only sites whose name matches (repeatable, comma-separated)', collect)
       .option('--exclude <glob>', 'skip sites whose name matches (repeatable, comma-separated)', collect)
       .option('--dry-run', 'print the waves and every site\'s current version; change nothing')
@@ -145,7 +145,7 @@ export function register(program: Command): void {
       .option('--record-dir <dir>', 'directory of rollout records and site locks', DEFAULT_RECORD_DIR)
       .option('--record <file>', 'write the rollout record to this file (its directory holds the locks)')
       .option('--html <file>', 'also write the self-contained HTML report to this file'),
-  );
+  ).configureHelp({ showGlobalOptions: true });
   rollout.action(
     action(async (inventory: string | undefined, flags: StartFlags) => {
       if (!inventory) throw new UsageError('missing the sites directory or inventory file', { hint: 'gridforge rollout sites/ --image <ref> (or see `gridforge rollout --help`)' });
@@ -187,84 +187,82 @@ export function register(program: Command): void {
     }),
   );
 
-  withJson(
-    rollout
-      .command('resume')
-      .description('Continue a rollout after a crash, Ctrl-C or lost connection; finished sites are not deployed again')
-      .argument('<id>', 'rollout id (or the path of its record)')
-      .option('--max-failures <n>', 'raise the failure budget of a rollout that stopped on failures', int('--max-failures', 0))
-      .option('--record-dir <dir>', 'directory of rollout records', DEFAULT_RECORD_DIR)
-      .option('--html <file>', 'also write the HTML report to this file'),
-  ).action(
-    action(async (id: string, flags: { maxFailures?: number; recordDir: string; html?: string; json?: boolean }) => {
-      const driver = await engineDriver();
-      const stop = softStop();
-      try {
-        const { record, path } = await resumeRollout({ idOrPath: id, driver, recordDir: flags.recordDir, maxFailures: flags.maxFailures }, { onProgress: live, stop: stop.signal });
+  // Shared flags (--json, --html, --record-dir, --max-failures) are defined once, on `rollout`:
+  // commander hands flags that follow a subcommand to the parent when both define them, so the
+  // subcommands read them from there (optsWithGlobals) and list them under "Global Options".
+  const shared = (cmd: Command) => cmd.optsWithGlobals() as { json?: boolean; html?: string; recordDir: string; maxFailures: number };
+
+  rollout
+    .command('resume')
+    .description('Continue a rollout after a crash, Ctrl-C or lost connection; finished sites are not deployed again (--max-failures raises the failure budget of a rollout that stopped on failures)')
+    .argument('<id>', 'rollout id (or the path of its record)')
+    .action(
+      action(async (id: string, _local: unknown, cmd: Command) => {
+        const flags = shared(cmd);
+        const maxFailures = rollout.getOptionValueSource('maxFailures') === 'cli' ? flags.maxFailures : undefined;
+        const driver = await engineDriver();
+        const stop = softStop();
+        try {
+          const { record, path } = await resumeRollout({ idOrPath: id, driver, recordDir: flags.recordDir, maxFailures }, { onProgress: live, stop: stop.signal });
+          report(record, path, flags);
+          return exitCodeFor(record);
+        } finally {
+          stop.dispose();
+          await driver.close?.();
+        }
+      }),
+    );
+
+  rollout
+    .command('status')
+    .description('Show a rollout from its record (sites, states, failures)')
+    .argument('<id>', 'rollout id (or the path of its record)')
+    .action(
+      action(async (id: string, _local: unknown, cmd: Command) => {
+        const flags = shared(cmd);
+        const path = recordPath(id, flags.recordDir);
+        const record = loadRecord(path);
         report(record, path, flags);
-        return exitCodeFor(record);
-      } finally {
-        stop.dispose();
-        await driver.close?.();
-      }
-    }),
-  );
-
-  withJson(
-    rollout
-      .command('status')
-      .description('Show a rollout from its record (sites, states, failures)')
-      .argument('<id>', 'rollout id (or the path of its record)')
-      .option('--record-dir <dir>', 'directory of rollout records', DEFAULT_RECORD_DIR)
-      .option('--html <file>', 'also write the HTML report to this file'),
-  ).action(
-    action(async (id: string, flags: { recordDir: string; html?: string; json?: boolean }) => {
-      const path = recordPath(id, flags.recordDir);
-      const record = loadRecord(path);
-      report(record, path, flags);
-      return 0;
-    }),
-  );
-
-  withJson(
-    rollout
-      .command('abort')
-      .description('Stop a rollout (a running one finishes its current sites first); with --rollback, return every site it changed to what it ran before')
-      .argument('<id>', 'rollout id (or the path of its record)')
-      .option('--rollback', 'roll back the sites this rollout already changed')
-      .option('--record-dir <dir>', 'directory of rollout records', DEFAULT_RECORD_DIR)
-      .option('--html <file>', 'also write the HTML report to this file'),
-  ).action(
-    action(async (id: string, flags: { rollback?: boolean; recordDir: string; html?: string; json?: boolean }) => {
-      const driver = await engineDriver();
-      try {
-        const { record, path } = await abortRollout({ idOrPath: id, driver, recordDir: flags.recordDir, rollback: !!flags.rollback }, { onProgress: live });
-        report(record, path, flags);
-        return record.sites.some((s) => s.state === 'rollback-failed') ? 1 : 0;
-      } finally {
-        await driver.close?.();
-      }
-    }),
-  );
-
-  withJson(
-    rollout
-      .command('list')
-      .description('List the rollout records (newest first)')
-      .option('--record-dir <dir>', 'directory of rollout records', DEFAULT_RECORD_DIR),
-  ).action(
-    action(async (flags: { recordDir: string; json?: boolean }) => {
-      const list = listRecords(flags.recordDir);
-      if (flags.json) {
-        printJson(list.map(({ path, record }) => ({ id: record.id, path, status: record.status, createdAt: record.createdAt, target: record.target, summary: summarize(record) })));
         return 0;
-      }
-      if (list.length === 0) printLine(`no rollout records in ${resolve(flags.recordDir)}`);
-      for (const { record } of list) {
-        const s = summarize(record);
-        printLine(`${record.id}  ${record.status.padEnd(11)}  ${s.succeeded}/${s.total} ok, ${s.failed} failed  ${record.target.image ?? ''}${record.target.jalienVersion ? ` JAliEn ${record.target.jalienVersion}` : ''}`);
-      }
-      return 0;
-    }),
-  );
+      }),
+    );
+
+  rollout
+    .command('abort')
+    .description('Stop a rollout (a running one finishes its current sites first); with --rollback, return every site it changed to what it ran before')
+    .argument('<id>', 'rollout id (or the path of its record)')
+    .option('--rollback', 'roll back the sites this rollout already changed')
+    .action(
+      action(async (id: string, local: { rollback?: boolean }, cmd: Command) => {
+        const flags = shared(cmd);
+        const driver = await engineDriver();
+        try {
+          const { record, path } = await abortRollout({ idOrPath: id, driver, recordDir: flags.recordDir, rollback: !!local.rollback }, { onProgress: live });
+          report(record, path, flags);
+          return record.sites.some((s) => s.state === 'rollback-failed') ? 1 : 0;
+        } finally {
+          await driver.close?.();
+        }
+      }),
+    );
+
+  rollout
+    .command('list')
+    .description('List the rollout records (newest first)')
+    .action(
+      action(async (_local: unknown, cmd: Command) => {
+        const flags = shared(cmd);
+        const list = listRecords(flags.recordDir);
+        if (flags.json) {
+          printJson(list.map(({ path, record }) => ({ id: record.id, path, status: record.status, createdAt: record.createdAt, target: record.target, summary: summarize(record) })));
+          return 0;
+        }
+        if (list.length === 0) printLine(`no rollout records in ${resolve(flags.recordDir)}`);
+        for (const { record } of list) {
+          const s = summarize(record);
+          printLine(`${record.id}  ${record.status.padEnd(11)}  ${s.succeeded}/${s.total} ok, ${s.failed} failed  ${record.target.image ?? ''}${record.target.jalienVersion ? ` JAliEn ${record.target.jalienVersion}` : ''}`);
+        }
+        return 0;
+      }),
+    );
 }
