@@ -76,7 +76,7 @@ export class FsSink implements SandboxSink {
     fs.lutimesSync(a, meta.mtime, meta.mtime);
   }
 
-  hardlink(p: string, target: string): void {
+  hardlink(p: string, target: string): void { // content/meta unused: a real link
     fs.linkSync(this.abs(target), this.abs(p));
   }
 

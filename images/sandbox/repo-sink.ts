@@ -1,40 +1,18 @@
 /**
  * Repository sink: writes a sandbox straight into a CernVM-FS repository transaction (contract 5,
- * `cvmfs-publish/index.ts`), with no intermediate tree on disk: file contents are streamed from
- * the layer blobs by offset into `tx.putFile`. The previous tree at the path is replaced in the
- * same transaction; a failure aborts the transaction so the repository is unchanged.
+ * `cvmfs-publish/index.ts`) with no intermediate tree on disk: file contents are streamed from the
+ * layer blobs by offset into `tx.putFile`. The previous tree at the path is replaced in the same
+ * transaction; any failure aborts it, so the repository is unchanged. CernVM-FS hard links exist
+ * only within one directory: links across directories become copies (same content object).
  */
 import fs from 'node:fs';
-import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
+import path from 'node:path';
+import { UsageError } from '../../scripts/lib/errors.ts';
 import { progress } from '../../scripts/lib/output.ts';
+import { openTransaction, type Transaction } from '../../cvmfs-publish/index.ts';
 import { fixDirMode, fixFileMode } from './fs-sink.ts';
 import type { FileContent, SandboxSink, SinkMeta } from './sink.ts';
 import { writeSandboxToSink, type SandboxOptions, type SandboxResult } from './index.ts';
-
-/** The part of the repository transaction API (contract 5) this sink uses. */
-interface RepoMeta { mode: number; uid: number; gid: number; mtime: number }
-interface Transaction {
-  mkdir(path: string, meta: RepoMeta): unknown;
-  putFile(path: string, content: Buffer | NodeJS.ReadableStream, meta: RepoMeta): unknown;
-  symlink(path: string, target: string, meta?: RepoMeta): unknown;
-  hardlink(path: string, targetPath: string): unknown;
-  remove(path: string): unknown;
-  commit(opts: { tag?: string; message?: string }): Promise<{ revision: number; rootHash: string }> | { revision: number; rootHash: string };
-  abort(): unknown;
-}
-interface RepositoryApi {
-  openTransaction(repoDir: string, opts?: unknown): Promise<Transaction> | Transaction;
-  openRepository?(repoDir: string, opts?: unknown): Promise<{ stat(path: string): unknown }> | { stat(path: string): unknown };
-}
-
-async function loadRepositoryApi(): Promise<RepositoryApi> {
-  const mod = '../../cvmfs-publish/index.ts';
-  try {
-    return (await import(mod)) as RepositoryApi;
-  } catch (e) {
-    throw new GridforgeError(`the repository API (cvmfs-publish/index.ts) is not available: ${(e as Error).message}`, { hint: 'Write a sandbox directory with --output instead.' });
-  }
-}
 
 export function cleanRepoPath(p: string): string {
   const parts = p.split('/').filter((c) => c !== '' && c !== '.');
@@ -44,50 +22,49 @@ export function cleanRepoPath(p: string): string {
 
 export class RepositorySink implements SandboxSink {
   private done = false;
+  fifosSkipped = 0;
   constructor(private readonly tx: Transaction, private readonly base: string) {}
-  private p(path: string): string {
-    return path === '' ? this.base : `${this.base}/${path}`;
+  private p(p: string): string {
+    return p === '' ? this.base : `${this.base}/${p}`;
   }
-  private m(meta: SinkMeta, dir: boolean): RepoMeta {
-    return { mode: dir ? fixDirMode(meta.mode) : fixFileMode(meta.mode), uid: meta.uid, gid: meta.gid, mtime: meta.mtime };
+  private fileMeta(meta: SinkMeta) {
+    return { mode: fixFileMode(meta.mode), uid: meta.uid, gid: meta.gid, mtime: meta.mtime };
   }
-  async dir(path: string, meta: SinkMeta): Promise<void> {
-    await this.tx.mkdir(this.p(path), this.m(meta, true));
+  async dir(p: string, meta: SinkMeta): Promise<void> {
+    await this.tx.mkdir(this.p(p), { mode: fixDirMode(meta.mode), uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
   }
-  async file(path: string, c: FileContent, meta: SinkMeta): Promise<void> {
+  async file(p: string, c: FileContent, meta: SinkMeta): Promise<void> {
     const content = c.buffer ?? (c.size === 0 ? Buffer.alloc(0) : fs.createReadStream(c.file!, { start: c.offset!, end: c.offset! + c.size - 1, highWaterMark: 1 << 20 }));
-    await this.tx.putFile(this.p(path), content, this.m(meta, false));
+    await this.tx.putFile(this.p(p), content, this.fileMeta(meta));
   }
-  async symlink(path: string, target: string, meta: SinkMeta): Promise<void> {
-    await this.tx.symlink(this.p(path), target, { mode: 0o777, uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
+  async symlink(p: string, target: string, meta: SinkMeta): Promise<void> {
+    await this.tx.symlink(this.p(p), target, { uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
   }
-  async hardlink(path: string, target: string): Promise<void> {
-    await this.tx.hardlink(this.p(path), this.p(target));
+  async hardlink(p: string, target: string, c: FileContent, meta: SinkMeta): Promise<void> {
+    if (path.posix.dirname(p) === path.posix.dirname(target)) await this.tx.hardlink(this.p(p), this.p(target));
+    else await this.file(p, c, meta);
   }
   async fifo(): Promise<void> {
-    // CernVM-FS serves no FIFOs to clients usefully; skipped like device nodes.
+    this.fifosSkipped++; // a FIFO in a read-only network filesystem serves no purpose
   }
   async finish(): Promise<void> {
     this.done = true;
   }
   async abort(): Promise<void> {
-    if (!this.done) await this.tx.abort();
+    if (this.done) return;
+    this.done = true;
+    await this.tx.abort();
   }
 }
 
 export async function writeSandboxToRepository(opts: SandboxOptions & { repo: string; path: string; tag?: string; message?: string }): Promise<SandboxResult & { repo: string; path: string; revision: number; rootHash: string }> {
   const base = cleanRepoPath(opts.path);
   if (!fs.existsSync(opts.repo)) throw new UsageError('no such repository directory', { where: opts.repo, hint: 'Create it with gridforge repo init.' });
-  const api = await loadRepositoryApi();
-  const tx = await api.openTransaction(opts.repo);
+  const tx = openTransaction(opts.repo, { operation: `image sandbox ${opts.source} -> ${base}` });
   const sink = new RepositorySink(tx, base);
   let result: SandboxResult;
   try {
-    try {
-      await tx.remove(base);
-    } catch {
-      // nothing there yet
-    }
+    if (tx.exists(base)) await tx.remove(base);
     result = await writeSandboxToSink(opts, sink);
   } catch (e) {
     await sink.abort();

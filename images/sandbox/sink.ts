@@ -24,8 +24,11 @@ export interface SandboxSink {
   dir(path: string, meta: SinkMeta): Promise<void> | void;
   file(path: string, content: FileContent, meta: SinkMeta): Promise<void> | void;
   symlink(path: string, target: string, meta: SinkMeta): Promise<void> | void;
-  /** `target` was written earlier by file(). */
-  hardlink(path: string, target: string): Promise<void> | void;
+  /**
+   * `target` was written earlier by file(). Content and meta are passed along for sinks that
+   * cannot link across directories (CernVM-FS) and copy instead.
+   */
+  hardlink(path: string, target: string, content: FileContent, meta: SinkMeta): Promise<void> | void;
   fifo(path: string, meta: SinkMeta): Promise<void> | void;
   /** Everything written: apply deferred attributes, publish atomically. */
   finish(): Promise<void>;

@@ -37,7 +37,7 @@ export async function writeTree(root: Node, sink: SandboxSink, onProgress?: (s: 
     }
     const f = first.get(ino);
     if (f !== undefined) {
-      await sink.hardlink(path, f);
+      await sink.hardlink(path, f, { size: ino.size, file: ino.file, offset: ino.offset, buffer: ino.content }, meta);
       s.hardlinks++;
       continue;
     }
