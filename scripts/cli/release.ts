@@ -202,6 +202,13 @@ async function fromGit(g: GlobalOpts): Promise<number | void> {
   const java = rel.java32
     ? { jdk: resolve(cfg.root, rel.java32.jdk), libs: rel.java32.libs.map((l) => resolve(cfg.root, l)), mountPrefix: mountPrefixOf(undefined, repoDir, cfg) }
     : undefined;
+  if (java) {
+    for (const [i, p] of [java.jdk, ...java.libs].entries()) {
+      if (!existsSync(p)) {
+        throw new UsageError(`${p} does not exist`, { where: `${cfg.file}: release.java32.${i === 0 ? 'jdk' : `libs[${i - 1}]`}`, hint: 'fetch the i386 packages with `bash scripts/fetch-i386.sh` and point release.java32 at them' });
+      }
+    }
+  }
   const plan = planRelease({ git, repoDir, arch, jars, images, sandboxes, java32: java });
 
   if (g.dryRun) {
