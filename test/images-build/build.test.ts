@@ -73,7 +73,7 @@ async function status(c: string): Promise<Record<string, { state: string; pid?: 
 
 async function waitState(c: string, names: string[], state: string, timeoutMs = 30_000) {
   return waitFor(async () => {
-    const s = await status(c).catch(() => ({}) as Record<string, { state: string }>);
+    const s = await status(c).catch(() => ({}) as Record<string, { state: string; pid?: number }>);
     return names.every((n) => s[n]?.state === state) ? s : undefined;
   }, timeoutMs);
 }
