@@ -32,7 +32,7 @@ export class CompressPool {
 
   constructor(repoDir: string, size = Math.max(1, Math.min(os.availableParallelism?.() ?? os.cpus().length, 8))) {
     for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir, bigFile: BIG_FILE } });
+      const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir, bigFile: BIG_FILE }, execArgv: [] });
       w.on('message', (msg: { id: number; results: (FileJobResult | { error: string })[] }) => {
         const batch = this.inflight.get(msg.id)!;
         this.inflight.delete(msg.id);

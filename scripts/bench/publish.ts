@@ -1,0 +1,123 @@
+/**
+ * Benchmark: publish a generated tree (default >= 1 GB, >= 50,000 files, mixed sizes, partly
+ * compressible) into a fresh repository, then republish with 1% of the files changed; baselines
+ * in the same invocation: `tar -c | pigz -p 2` and `cp -a` of the same tree.
+ * Run: node --import tsx scripts/bench/publish.ts [--scale 1] [--keep]
+ * Targets (issue 7): first publish >= 2,000 files/s and >= 0.8x pigz throughput; incremental <= 10% of first.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { formatTable } from '../lib/output.ts';
+import { initRepository, publishTree, verifyRepository } from '../../cvmfs-publish/index.ts';
+
+const args = process.argv.slice(2);
+const scale = Number(args[args.indexOf('--scale') + 1] ?? 1) || 1;
+const keep = args.includes('--keep');
+
+function words(n: number, seed: number): Buffer {
+  const vocab = ['alice', 'jalien', 'cvmfs', 'grid', 'detector', 'event', 'track', 'cluster', 'calibration', 'run', 'physics', 'O2', '\n', 'export', 'lib', 'x86_64'];
+  const parts: string[] = [];
+  let len = 0;
+  let s = seed;
+  while (len < n) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    const w = vocab[s % vocab.length];
+    parts.push(w, s % 7 === 0 ? `${s % 1000}` : ' ');
+    len += w.length + 1;
+  }
+  return Buffer.from(parts.join('')).subarray(0, n);
+}
+
+/** Half of the files compressible text, half random bytes. */
+function content(size: number, i: number): Buffer {
+  return i % 2 === 0 ? words(size, i) : randomBytes(size);
+}
+
+function generate(root: string): { files: number; bytes: number; paths: string[] } {
+  const paths: string[] = [];
+  let bytes = 0;
+  const plan: [count: number, min: number, max: number][] = [
+    [Math.round(48_000 * scale), 1024, 15 * 1024],
+    [Math.round(1_900 * scale), 64 * 1024, 400 * 1024],
+    [Math.max(1, Math.round(100 * scale)), 1 << 20, 5 << 20],
+  ];
+  let i = 0;
+  for (const [count, min, max] of plan) {
+    for (let k = 0; k < count; k++, i++) {
+      const dir = path.join(root, `pkg${i % 40}`, `sub${(i >> 6) % 32}`);
+      if (k === 0 || i % 64 === 0) fs.mkdirSync(dir, { recursive: true });
+      const size = min + ((i * 2654435761) >>> 0) % (max - min);
+      const p = path.join(dir, `f${i}.dat`);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(p, content(size, i));
+      paths.push(p);
+      bytes += size;
+    }
+  }
+  return { files: paths.length, bytes, paths };
+}
+
+function time<T>(fn: () => T): [T, number] {
+  const t0 = process.hrtime.bigint();
+  const r = fn();
+  return [r, Number(process.hrtime.bigint() - t0) / 1e9];
+}
+
+async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = process.hrtime.bigint();
+  const r = await fn();
+  return [r, Number(process.hrtime.bigint() - t0) / 1e9];
+}
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gf-cvmfs-bench-'));
+try {
+  const src = path.join(work, 'src');
+  process.stderr.write(`bench: generating tree in ${src} (scale ${scale})\n`);
+  const [gen, genS] = time(() => generate(src));
+  process.stderr.write(`bench: ${gen.files} files, ${(gen.bytes / 1e9).toFixed(2)} GB in ${genS.toFixed(1)} s\n`);
+  execFileSync('sync');
+  const mb = gen.bytes / 1e6;
+
+  process.stderr.write('bench: tar -c | pigz -p 2\n');
+  const [, pigzS] = time(() => execFileSync('sh', ['-c', `tar -C ${src} -cf - . | pigz -p 2 > ${work}/tree.tar.gz`]));
+  fs.rmSync(path.join(work, 'tree.tar.gz'));
+  process.stderr.write('bench: cp -a\n');
+  const [, cpS] = time(() => execFileSync('cp', ['-a', src, path.join(work, 'copy')]));
+  fs.rmSync(path.join(work, 'copy'), { recursive: true });
+
+  const repo = path.join(work, 'repo');
+  await initRepository(repo, { name: 'bench.example.org' });
+  process.stderr.write('bench: first publish\n');
+  const quiet = { onProgress: (m: string) => (m.startsWith('objects:') ? process.stderr.write(`  ${m}\n`) : undefined) };
+  const [first, firstS] = await timeAsync(() => publishTree(repo, src, 'sw/tree', quiet));
+
+  // change 1% of the files
+  const changed = Math.round(gen.files / 100);
+  for (let k = 0; k < changed; k++) {
+    const p = gen.paths[(k * 97) % gen.paths.length];
+    const size = fs.statSync(p).size;
+    fs.writeFileSync(p, content(size, k + 7));
+  }
+  process.stderr.write(`bench: republish with ${changed} files changed\n`);
+  const [second, secondS] = await timeAsync(() => publishTree(repo, src, 'sw/tree', quiet));
+  const [v, verifyS] = await timeAsync(() => verifyRepository(repo));
+  const repoBytes = Number(execFileSync('du', ['-sb', path.join(repo, 'data')], { encoding: 'utf8' }).split('\t')[0]);
+
+  const rows: (string | number)[][] = [
+    ['tar -c | pigz -p 2 (baseline)', pigzS.toFixed(2), Math.round(gen.files / pigzS), (mb / pigzS).toFixed(0), '1.00'],
+    ['cp -a (baseline)', cpS.toFixed(2), Math.round(gen.files / cpS), (mb / cpS).toFixed(0), (pigzS / cpS).toFixed(2)],
+    ['gridforge first publish', firstS.toFixed(2), Math.round(gen.files / firstS), (mb / firstS).toFixed(0), (pigzS / firstS).toFixed(2)],
+    [`gridforge republish (${changed} changed)`, secondS.toFixed(2), Math.round(gen.files / secondS), (mb / secondS).toFixed(0), (pigzS / secondS).toFixed(2)],
+    ['gridforge verify (all objects)', verifyS.toFixed(2), Math.round(gen.files / verifyS), (mb / verifyS).toFixed(0), (pigzS / verifyS).toFixed(2)],
+  ];
+  process.stdout.write(`\npublish benchmark: ${gen.files} files, ${(gen.bytes / 1e9).toFixed(2)} GB, ${os.cpus().length} cores (single run each; shared machine, load ${os.loadavg()[0].toFixed(1)})\n\n`);
+  process.stdout.write(`${formatTable(['run', 'seconds', 'files/s', 'MB/s', 'x pigz throughput'], rows)}\n\n`);
+  process.stdout.write(`first publish: ${first.filesStored} files stored, ${first.catalogsWritten} catalogs; republish: ${second.filesStored} stored, ${second.filesReused} reused; repository data ${(repoBytes / 1e9).toFixed(2)} GB; verify ok=${v.ok}\n`);
+  process.stdout.write(`targets: first >= 2000 files/s: ${(gen.files / firstS).toFixed(0)} ${gen.files / firstS >= 2000 ? 'MET' : 'MISSED'}; >= 0.8x pigz: ${(pigzS / firstS).toFixed(2)} ${pigzS / firstS >= 0.8 ? 'MET' : 'MISSED'}; incremental <= 10% of first: ${((secondS / firstS) * 100).toFixed(1)}% ${secondS / firstS <= 0.1 ? 'MET' : 'MISSED'}\n`);
+} finally {
+  if (!keep) fs.rmSync(work, { recursive: true, force: true });
+  else process.stderr.write(`bench: kept ${work}\n`);
+}
