@@ -33,6 +33,20 @@ export interface TransactionOptions {
   operation?: string;
   /** split catalogs above this many entries (default 200,000) */
   maxCatalogEntries?: number;
+  /**
+   * Directories matching these patterns (`*` = one path component) get their own nested catalog
+   * when a transaction writes them: one per image, package version and runtime (default
+   * DEFAULT_NEST_PATTERNS). Trees published with putTree and directories holding a
+   * `.cvmfscatalog` marker are always nested.
+   */
+  nestPatterns?: string[];
+}
+
+export const DEFAULT_NEST_PATTERNS = ['/containers/fs/singularity/*', '/containers/bin/*/*', '/*/Packages/*/*', '/java/JDKs/*/*'];
+
+function patternRegex(patterns: string[]): RegExp {
+  const parts = patterns.map((p) => `^${normalizeRepoPath(p).split('/').map((c) => (c === '*' ? '[^/]+' : c.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
+  return new RegExp(parts.join('|'));
 }
 
 export interface CommitOptions {
@@ -96,6 +110,7 @@ export class Transaction {
   private readonly baseRoot: string;
   private readonly maxFileSize: number;
   private readonly maxCatalogEntries: number;
+  private readonly nestRe: RegExp;
 
   private constructor(readonly repoDir: string, private lock: RepoLock, opts: TransactionOptions) {
     this.config = readRepoConfig(repoDir);
@@ -103,6 +118,7 @@ export class Transaction {
     this.say = opts.onProgress ?? progress;
     this.maxFileSize = opts.maxFileSize ?? this.config.maxFileSize;
     this.maxCatalogEntries = opts.maxCatalogEntries ?? MAX_CATALOG_ENTRIES;
+    this.nestRe = patternRegex(opts.nestPatterns ?? DEFAULT_NEST_PATTERNS);
     finishPending(repoDir);
     const { manifest } = readHead(repoDir);
     this.baseRevision = manifest.revision;
@@ -270,6 +286,7 @@ export class Transaction {
     const dir = this.dirAt(parent, true);
     const existing = dir.children!.get(name);
     if (existing && existing.type === 'dir') {
+      loadNested(this.store, existing, checkRepoPath(p));
       Object.assign(existing, { mode: 0o40000 | (meta.mode & 0o7777), uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: meta.xattrs, dirty: true });
       return;
     }
@@ -388,6 +405,18 @@ export class Transaction {
     return n;
   }
 
+  /** Nest directories of this catalog that match the nesting patterns or hold a .cvmfscatalog marker (no marker added). */
+  private patternNest(dir: Entry, p: string): void {
+    for (const c of dir.children!.values()) {
+      if (c.type !== 'dir' || c.nested) continue;
+      const cp = `${p}/${c.name}`;
+      if (this.nestRe.test(cp) || c.children!.has('.cvmfscatalog')) {
+        c.nested = true;
+        c.dirty = true;
+      } else this.patternNest(c, cp);
+    }
+  }
+
   /** Split catalogs above the limit by turning their largest subdirectories into nested catalogs. */
   private autoNest(dir: Entry): void {
     for (;;) {
@@ -417,6 +446,7 @@ export class Transaction {
   private async writeCatalogs(now: number): Promise<{ hash: string; size: number; written: string[] }> {
     const written: string[] = [];
     const emit = async (node: Entry, p: string): Promise<{ hash: string; size: number; total: Counters }> => {
+      if (node.unloaded && node.dirty) loadNested(this.store, node, p);
       if (p !== '' && (node.unloaded || (!node.dirty && node.catalog))) {
         if (!node.catalog!.total) {
           const loaded = loadCatalogEntries(this.store, node.catalog!.hash, p);
@@ -424,6 +454,7 @@ export class Transaction {
         }
         return { hash: node.catalog!.hash, size: node.catalog!.size, total: node.catalog!.total! };
       }
+      this.patternNest(node, p);
       this.autoNest(node);
       const nested: { path: string; hash: string; size: number; total: Counters }[] = [];
       const visit = async (d: Entry, dp: string) => {
