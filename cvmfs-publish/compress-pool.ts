@@ -22,6 +22,13 @@ const BATCH_FILES = 64;
 const BATCH_BYTES = 4 << 20;
 const BIG_FILE = 32 << 20;
 
+/** Two workers per core (file I/O of one overlaps compression of the other); GRIDFORGE_COMPRESS_WORKERS overrides. */
+export function defaultWorkers(): number {
+  const env = Number(process.env.GRIDFORGE_COMPRESS_WORKERS);
+  if (Number.isInteger(env) && env > 0) return env;
+  return Math.max(2, Math.min(2 * (os.availableParallelism?.() ?? os.cpus().length), 8));
+}
+
 export class CompressPool {
   private workers: Worker[] = [];
   private idle: Worker[] = [];
@@ -30,7 +37,7 @@ export class CompressPool {
   private nextId = 1;
   private closed = false;
 
-  constructor(repoDir: string, size = Math.max(1, Math.min(os.availableParallelism?.() ?? os.cpus().length, 8))) {
+  constructor(repoDir: string, size = defaultWorkers()) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir, bigFile: BIG_FILE }, execArgv: [] });
       w.on('message', (msg: { id: number; results: (FileJobResult | { error: string })[] }) => {
