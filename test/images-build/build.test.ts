@@ -12,7 +12,7 @@
  * - A failing build exits 1 with the failing step and log tail and leaves no tag.
  * Everything created is named gfimg-... (containers) or gfimgtest/... (images) and removed in afterAll.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -215,9 +215,14 @@ echo "export PATH=/opt/fake/bin:\\$PATH; export LOADEDMODULES=JAliEn/$v; export 
       chmodSync(path.join(fake, 'bin', 'jalien'), 0o755);
       chmodSync(fake, 0o755);
 
-      const c = await run('vobox-ce', ['-e', 'GRIDFORGE_SERVICES=ce,batch', '-e', 'JALIEN_VERSION=2.1.3-1', '-e', 'ALIENV=/opt/fake/alienv', '-v', `${fake}:/opt/fake:ro`, VOBOX_REF]);
+      // the alicesgm home is a volume at deploy time: here an empty host folder
+      const home = path.join(fake, 'home');
+      mkdirSync(home);
+      const c = await run('vobox-ce', ['-e', 'GRIDFORGE_SERVICES=ce,batch', '-e', 'JALIEN_VERSION=2.1.3-1', '-e', 'ALIENV=/opt/fake/alienv', '-v', `${fake}:/opt/fake:ro`, '-v', `${home}:/home/alicesgm`, VOBOX_REF]);
       expect(await waitState(c, ['ce'], 'RUNNING', 40_000), JSON.stringify(await status(c))).toBeTruthy();
       expect((await exec(c, 'cat /home/alicesgm/.jalien/version.properties')).stdout).toBe('JALIEN=2.1.3-1');
+      expect(readFileSync(path.join(home, '.jalien/version.properties'), 'utf8')).toBe('JALIEN=2.1.3-1\n');
+      expect((await exec(c, 'stat -c %U /home/alicesgm /home/alicesgm/.jalien /home/alicesgm/.jalien/version.properties')).stdout).toBe('alicesgm\nalicesgm\nalicesgm');
       const v = await docker(['exec', c, 'gridforge-ce-version']);
       expect(v.code, v.stderr).toBe(0);
       expect(v.stdout).toBe('2.1.3-1');
