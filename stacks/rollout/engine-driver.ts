@@ -9,25 +9,8 @@
  * Connection failures are reported as SiteOperationError({ unreachable: true }).
  */
 import { GridforgeError } from '../../scripts/lib/errors.ts';
-import { loadSiteSpec, type SiteSpec } from '../spec.ts';
-
-/** Contract 7 as the rollout uses it (stacks/index.ts, owned by deploy). */
-interface DeployEngine {
-  siteStatus(spec: SiteSpec): Promise<unknown>;
-  deploySite(spec: SiteSpec, opts: { overrides?: { image?: string; jalienVersion?: string }; yes: boolean; onProgress?: (line: string) => void; healthTimeoutMs?: number }): Promise<unknown>;
-  destroySite(spec: SiteSpec): Promise<unknown>;
-}
-
-const ENGINE_MODULE = '../index.ts';
-const IMAGE_SOURCE_MODULE = '../image-source.ts';
-let enginePromise: Promise<DeployEngine> | null = null;
-function loadEngine(): Promise<DeployEngine> {
-  enginePromise ??= (import(ENGINE_MODULE) as Promise<DeployEngine>).catch((err) => {
-    enginePromise = null;
-    throw new GridforgeError(`the site deploy engine (stacks/index.ts) is not available: ${(err as Error).message}`, { hint: 'stacks/index.ts must export siteStatus, deploySite and destroySite (contract 7)' });
-  });
-  return enginePromise;
-}
+import { deploySite, destroySite, loadSiteSpec, siteStatus, type SiteSpec, type SiteStatus } from '../index.ts';
+import { archiveImageInfo } from '../image-source.ts';
 import { SiteOperationError, type OperationOptions, type SiteDescriptor, type SiteDriver, type SiteObservation } from './driver.ts';
 import type { Previous, Target } from './types.ts';
 
@@ -41,7 +24,7 @@ function toSiteError(err: unknown): SiteOperationError {
   return new SiteOperationError(msg, { logTail: typeof logTail === 'string' ? logTail : undefined, unreachable: UNREACHABLE.test(msg), cause: err });
 }
 
-/** Parse an uptime given as seconds, an ISO start time, or a docker-style string. */
+/** Seconds since an ISO start time (or a number of seconds). */
 function uptimeSeconds(v: unknown): number | null {
   if (typeof v === 'number' && Number.isFinite(v)) return Math.max(0, Math.round(v));
   if (typeof v === 'string') {
@@ -51,17 +34,6 @@ function uptimeSeconds(v: unknown): number | null {
     if (Number.isFinite(n)) return Math.round(n);
   }
   return null;
-}
-
-function servicesOf(v: unknown): Record<string, string> {
-  if (!v) return {};
-  if (Array.isArray(v)) {
-    const out: Record<string, string> = {};
-    for (const s of v as { name?: string; state?: string; status?: string }[]) if (s?.name) out[s.name] = String(s.state ?? s.status ?? 'UNKNOWN');
-    return out;
-  }
-  if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, s]) => [k, typeof s === 'string' ? s : String((s as { state?: string })?.state ?? 'UNKNOWN')]));
-  return {};
 }
 
 export class EngineDriver implements SiteDriver {
@@ -97,24 +69,19 @@ export class EngineDriver implements SiteDriver {
   }
 
   async observe(site: SiteDescriptor, opts: OperationOptions): Promise<SiteObservation> {
-    const engine = await loadEngine();
-    let st: unknown;
+    let st: SiteStatus;
     try {
-      st = await engine.siteStatus(this.bounded(site, opts));
+      st = await siteStatus(this.bounded(site, opts));
     } catch (err) {
       throw toSiteError(err);
     }
-    const s = st as unknown as Record<string, unknown>;
-    const services = servicesOf(s.services);
-    const image = (s.image as string | null | undefined) ?? null;
-    const healthy = typeof s.healthy === 'boolean' ? s.healthy : site.services.every((n) => services[n] === 'RUNNING');
     return {
-      image,
-      imageId: (s.imageId as string | null | undefined) ?? null,
-      jalienVersion: (s.jalienVersion as string | null | undefined) ?? null,
-      uptimeSeconds: uptimeSeconds(s.uptimeSeconds ?? s.uptime ?? s.startedAt),
-      services,
-      healthy: healthy && image !== null,
+      image: st.image,
+      imageId: st.imageId,
+      jalienVersion: st.jalienVersion,
+      uptimeSeconds: st.uptime ?? uptimeSeconds(st.startedAt),
+      services: st.services,
+      healthy: st.healthy && st.running && st.image !== null,
     };
   }
 
@@ -133,18 +100,16 @@ export class EngineDriver implements SiteDriver {
   /** Resolve a local archive's image ID once, before the first deploy (so onTarget can match it). */
   private async learnArchive(image: string): Promise<void> {
     if (this.archiveIds.has(image) || !(image.startsWith('/') && /\.(tar|tar\.gz|tgz)$/.test(image))) return;
-    const { archiveImageInfo } = (await import(IMAGE_SOURCE_MODULE)) as { archiveImageInfo(p: string): Promise<{ id: string }> };
     this.archiveIds.set(image, (await archiveImageInfo(image)).id);
   }
 
   private async apply(site: SiteDescriptor, overrides: { image?: string; jalienVersion?: string }, opts: OperationOptions): Promise<void> {
-    const engine = await loadEngine();
     try {
-      await engine.deploySite(this.bounded(site, opts), {
+      await deploySite(this.bounded(site, opts), {
         overrides,
         yes: true,
         healthTimeoutMs: Math.max(5000, opts.timeoutMs - 5000),
-        onProgress: (line: string) => opts.onProgress?.(line),
+        onProgress: (line) => opts.onProgress?.(line),
       });
     } catch (err) {
       throw toSiteError(err);
@@ -163,9 +128,8 @@ export class EngineDriver implements SiteDriver {
 
   async restore(site: SiteDescriptor, previous: Previous, opts: OperationOptions & { changed?: Target }): Promise<void> {
     if (!previous.image) {
-      const engine = await loadEngine();
       try {
-        await engine.destroySite(this.bounded(site, opts));
+        await destroySite(this.bounded(site, opts));
       } catch (err) {
         throw toSiteError(err);
       }

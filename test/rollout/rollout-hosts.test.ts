@@ -93,7 +93,7 @@ describe('rollout over real test hosts', () => {
     }
     // A second rollout while nothing runs is not refused: the locks were released.
     expect(readFileSync(rec, 'utf8')).toContain('"runner": null');
-  });
+  }, 300_000);
 
   it('v2 with --max-failures 1: the unreachable site is reported and the rollout goes on; killed mid-wave, resume finishes it with no site deployed twice', async () => {
     const rec = join(recordDir, 'v2.json');
@@ -166,7 +166,7 @@ describe('rollout over real test hosts', () => {
     // A finished rollout cannot be resumed again.
     const again = await cli(['rollout', 'resume', rec]);
     expect(again.exitCode).toBe(2);
-  });
+  }, 600_000);
 
   it('a JAliEn version missing at one site: its CE fails, it is rolled back to the previous version, the others report the new one; HTML report in chromium', async () => {
     const rec = join(recordDir, 'jalien.json');
@@ -204,7 +204,7 @@ describe('rollout over real test hosts', () => {
     const failures = sectionText(dom, 'failures');
     expect(failures).toContain(`${fleet.lagging} rolled-back`);
     expect(failures).toMatch(/Unable to locate a modulefile for 'JAliEn\/2\.1\.4-1'/);
-  });
+  }, 400_000);
 
   it('fleet status: every site in parallel, the unreachable one reported within its timeout', async () => {
     const t0 = Date.now();
@@ -225,5 +225,5 @@ describe('rollout over real test hosts', () => {
     expect(table.stdout).toContain('GFRO-H2-A');
     expect(table.stdout).not.toContain('GFRO-H3-A');
     expect(table.stdout).toContain('2/2 site(s) healthy');
-  });
+  }, 120_000);
 });
