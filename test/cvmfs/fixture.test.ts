@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initRepository, openRepository, publishTree, verifyRepository } from '../../cvmfs-publish/index.ts';
-import { FIXTURE_PUB, FIXTURE_REPO, inflateObject, makeTree, manifestFields, rmrf, sqlite, tmpDir } from './helpers.ts';
+import { FIXTURE_PUB, FIXTURE_REPO, gf, inflateObject, makeTree, manifestFields, rmrf, sqlite, tmpDir } from './helpers.ts';
 
 describe('reader on the cvmfs_server reference repository', () => {
   it('reads every file, symlink, hard link and directory with its metadata', async () => {
@@ -48,6 +48,13 @@ describe('reader on the cvmfs_server reference repository', () => {
     expect(v.problems).toEqual([]);
     expect(v.ok).toBe(true);
     expect(v.checked.catalogs).toBe(3);
+    const cli = gf(['repo', 'verify', FIXTURE_REPO, '--public-key', FIXTURE_PUB, '--json']);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ ok: true, name: 'ref.example.org', revision: 2 });
+    // without a key there is nothing to check the whitelist against: verify fails and says so
+    const nokey = gf(['repo', 'verify', FIXTURE_REPO]);
+    expect(nokey.code).toBe(1);
+    expect(nokey.stdout).toMatch(/\.cvmfswhitelist: no master public key/);
   });
 
   it('refuses it with a wrong master key', async () => {

@@ -146,6 +146,27 @@ describe('repo commands', () => {
   });
 });
 
+describe('keys', () => {
+  it('init imports an existing key set, refuses keys inside the served tree, and verify works on the imported repository', async () => {
+    const { initRepository } = await import('../../cvmfs-publish/index.ts');
+    const r1 = path.join(dir, 'repo1');
+    expect((await initRepository(r1, { name: 'alice.example.org', keysDir: path.join(dir, 'shared-keys') })).keysCreated).toBe(true);
+    const r2 = path.join(dir, 'repo2');
+    const res = await initRepository(r2, { name: 'alice.example.org', keysDir: path.join(dir, 'shared-keys') });
+    expect(res.keysCreated).toBe(false);
+    expect(fs.readFileSync(path.join(r2, '.cvmfswhitelist'), 'utf8').split('\n')[3]).toBe(fs.readFileSync(path.join(r1, '.cvmfswhitelist'), 'utf8').split('\n')[3]);
+    expect((await verifyRepository(r2)).ok).toBe(true);
+    const r3 = path.join(dir, 'repo3');
+    await expect(initRepository(r3, { name: 'x.example.org', keysDir: path.join(r3, 'keys') })).rejects.toThrow(/inside the served repository/);
+    expect(fs.existsSync(r3)).toBe(false);
+    await expect(initRepository(path.join(dir, 'repo4'), { name: 'Not A Name' })).rejects.toBeInstanceOf(UsageError);
+    fs.copyFileSync(path.join(dir, 'shared-keys', 'alice.example.org.pub'), path.join(dir, 'partial.pub'));
+    fs.mkdirSync(path.join(dir, 'partial-keys'));
+    fs.copyFileSync(path.join(dir, 'shared-keys', 'alice.example.org.key'), path.join(dir, 'partial-keys', 'other.example.org.key'));
+    await expect(initRepository(path.join(dir, 'repo5'), { name: 'other.example.org', keysDir: path.join(dir, 'partial-keys') })).rejects.toThrow(/only part of the key set/);
+  });
+});
+
 describe('transaction API', () => {
   it('streams, mkdir, hard links, xattrs, symlinks; auto-nesting splits a big catalog', async () => {
     const tx = openTransaction(repo, { maxCatalogEntries: 40, onProgress: () => {} });
