@@ -67,6 +67,7 @@ function printJava32(rt: AssembledRuntime): void {
   if (rt.loader.rpathNote) printLine(`  loader RPATH ${rt.loader.rpathNote}`);
   const optional = rt.unresolved.filter((u) => !u.core);
   if (optional.length) printLine(`  optional libraries not bundled: ${optional.map((u) => `${u.name} (${u.neededBy.join(', ')})`).join('; ')}`);
+  printLine(`  ${Object.keys(rt.links.resolved).length} links into /etc resolved into real files; lib/security/cacerts from ${rt.links.resolved['lib/security/cacerts'] ?? '(none: TLS trust store missing, pass --cacerts)'}`);
   if (rt.links.dropped.length) printLine(`  links left out: ${rt.links.dropped.join(', ')}`);
 }
 
