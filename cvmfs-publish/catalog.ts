@@ -70,7 +70,7 @@ export function writeCatalog(input: CatalogWriteInput): CatalogWriteResult {
     let hardlinks: bigint = 1n;
     const xattr = encodeXattrs(e.xattrs);
     if (e.type === 'dir') {
-      hardlinks = BigInt(2 + subdirCount(e));
+      hardlinks = BigInt(e.unloaded && e.links ? e.links : 2 + subdirCount(e));
       self.dir++;
     } else if (e.type === 'file') {
       self.regular++;
@@ -230,7 +230,10 @@ export function entriesFromCatalog(cat: OpenedCatalog, rootPath: string): Entry 
       xattrs: decodeXattrs(row.xattr),
       hlGroup: type === 'file' ? Number(hl >> 32n) : undefined,
     };
-    if (type === 'dir') e.children = new Map();
+    if (type === 'dir') {
+      e.children = new Map();
+      e.links = Number(hl & 0xffffffffn);
+    }
     if (flags & Flags.NestedMountpoint && !(flags & Flags.NestedRoot)) {
       e.nested = true;
       e.unloaded = true;

@@ -43,6 +43,8 @@ export interface Entry {
   nested?: boolean;
   /** the catalog this directory roots, as last published (reused when nothing below changed) */
   catalog?: CatalogRef;
+  /** directory link count as read from a catalog (kept for mountpoints whose catalog is not opened) */
+  links?: number;
   /** children not read yet (nested catalog not opened) */
   unloaded?: boolean;
   /** something in this directory's catalog changed */

@@ -172,7 +172,7 @@ export async function verifyRepository(repoDir: string, opts: VerifyOptions = {}
 
   // catalogs
   const seenCatalogs = new Set<string>();
-  const checkCatalogTree = (hash: string, rootPath: string, ref: string, expectSize?: number): Counters | undefined => {
+  const checkCatalogTree = (hash: string, rootPath: string, ref: string, expectSize?: number, mountRow?: CatalogRow): Counters | undefined => {
     const rel = objectPath(hash, 'C');
     const data = readObject(hash, 'C', ref, true);
     if (!data) return undefined;
@@ -188,8 +188,18 @@ export async function verifyRepository(repoDir: string, opts: VerifyOptions = {}
     seenCatalogs.add(hash);
     const where = `${rel} (catalog ${rootPath || '/'})`;
     const nestedTotals = zeroCounters();
+    if (mountRow) {
+      const k = md5path(rootPath);
+      const own = cat.rows.find((r) => r.md5path_1 === k[0] && r.md5path_2 === k[1]);
+      if (own) {
+        const diff = (['hardlinks', 'mode', 'uid', 'gid', 'mtime', 'name'] as const).filter((f) => own[f] !== mountRow[f]);
+        if (diff.length) add(`${rootPath} in ${rel}`, `nested catalog root differs from its mountpoint in the parent catalog (${diff.join(', ')})`);
+      }
+    }
     for (const n of cat.nested) {
-      const t = checkCatalogTree(n.hash, n.path, `nested_catalogs row ${n.path} in ${rel}`, n.size);
+      const k = md5path(n.path);
+      const mrow = cat.rows.find((r) => r.md5path_1 === k[0] && r.md5path_2 === k[1]);
+      const t = checkCatalogTree(n.hash, n.path, `nested_catalogs row ${n.path} in ${rel}`, n.size, mrow);
       if (t) addCounters(nestedTotals, t);
     }
     if (first) {
