@@ -13,7 +13,9 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
 import { getImage, imageRef, type ProjectConfig } from '../scripts/lib/config.ts';
-import { renderImage, writeContext } from './render.ts';
+import { renderImage, writeContext, TEMPLATES_DIR } from './render.ts';
+
+const GRIDFORGE_ROOT = path.dirname(TEMPLATES_DIR.replace(/\/+$/, ''));
 import { checkEngine, dockerEnv } from './build-engine.ts';
 
 export interface BuildOptions {
@@ -66,15 +68,27 @@ export async function imageLabels(
   opts: Pick<BuildOptions, 'revision' | 'created'> = {},
 ): Promise<Record<string, string>> {
   const img = getImage(config, name);
-  const revision = opts.revision ?? (await gitValue(config.root, ['rev-parse', 'HEAD'])) ?? 'unknown';
-  const source = config.source ?? (await gitValue(config.root, ['config', '--get', 'remote.origin.url'])) ?? `file://${config.root}`;
+  // The config's checkout first, else gridforge's own (the templates come from there).
+  const roots = [config.root, GRIDFORGE_ROOT];
+  const firstGit = async (args: string[]) => {
+    for (const root of roots) {
+      const v = await gitValue(root, args);
+      if (v) return v;
+    }
+    return undefined;
+  };
+  const revision = opts.revision ?? (await firstGit(['rev-parse', 'HEAD'])) ?? 'unknown';
+  const source = config.source ?? (await firstGit(['config', '--get', 'remote.origin.url'])) ?? `file://${config.root}`;
+  // SOURCE_DATE_EPOCH (reproducible-builds.org) pins the creation time of release builds.
+  const epoch = process.env.SOURCE_DATE_EPOCH;
+  const created = opts.created ?? (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000).toISOString() : new Date().toISOString());
   return {
     ...img.labels,
     'org.opencontainers.image.title': name,
     'org.opencontainers.image.version': version,
     'org.opencontainers.image.revision': revision,
     'org.opencontainers.image.source': source,
-    'org.opencontainers.image.created': opts.created ?? new Date().toISOString(),
+    'org.opencontainers.image.created': created,
     'io.gridforge.template-hash': templateHash,
     'io.gridforge.image': name,
     'io.gridforge.os': img.os,

@@ -90,7 +90,7 @@ afterAll(async () => {
 
 describe('image build on the real Docker engine', () => {
   it('builds vobox-slurm (flattened by default): the ref is the last stdout line, labels of contract 4 set', async () => {
-    const r = await gridforge(['--config', cfg.file, 'image', 'build', 'vobox-slurm', '--json']);
+    const r = await gridforge(['--config', cfg.file, 'image', 'build', 'vobox-slurm', '--json'], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const rec = JSON.parse(r.stdout);
     images.push(rec.ref);
@@ -105,6 +105,9 @@ describe('image build on the real Docker engine', () => {
       expect(labels[key], key).toBeTruthy();
     }
     expect(labels['org.opencontainers.image.version']).toBe(VERSION);
+    expect(labels['org.opencontainers.image.created']).toBe('2023-11-14T22:13:20.000Z');
+    // the temporary config is outside git: the revision is gridforge's own checkout
+    expect(labels['org.opencontainers.image.revision']).toMatch(/^[0-9a-f]{40}$/);
     expect(labels['io.gridforge.template-hash']).toBe(rec.templateHash);
     expect(id).toBe(rec.id);
     expect(JSON.parse(entrypoint)).toEqual(['/usr/local/sbin/gridforge-entrypoint']);
