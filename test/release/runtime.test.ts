@@ -173,6 +173,11 @@ describe('release java32', () => {
     console.log(`VmPeak with ${flags}: 32-bit JVM ${(p32 / 1024).toFixed(0)} MiB, host 64-bit JVM ${(p64 / 1024).toFixed(0)} MiB (ratio ${(p64 / p32).toFixed(1)})`);
     expect(p32).toBeGreaterThan(0);
     expect(p64).toBeGreaterThan(p32);
+    // Without heap flags the 64-bit JVM sizes its reservations from the host's RAM.
+    const n32 = peak((await sh(`${join(jdkDir, 'bin/java')} -client ${cp}`)).stdout);
+    const n64 = peak((await sh(`java ${cp}`)).stdout);
+    console.log(`VmPeak without heap flags: 32-bit JVM ${(n32 / 1024).toFixed(0)} MiB, host 64-bit JVM ${(n64 / 1024).toFixed(0)} MiB (ratio ${(n64 / n32).toFixed(1)})`);
+    expect(n64).toBeGreaterThan(n32);
   });
 
   it('Environment Modules: Java/<version> is the default Java, and JAliEn loads it', async () => {
