@@ -5,7 +5,8 @@
  * engine under test.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanupStale, createLan, createTestHost, type Lan, type LanClient, type TestHost } from '../testhost/index.ts';
@@ -190,6 +191,52 @@ describe('site deploy to a test host', () => {
     expect(l.code, l.stderr).toBe(0);
     const bad = await cli(['site', 'logs', siteFile, 'ftp']);
     expect(bad.code).toBe(2);
+  });
+
+  it('pins the host key through known_hosts files, plain and hashed', async () => {
+    const hashed = join(work, 'known_hosts_hashed');
+    writeFileSync(hashed, readFileSync(host.knownHosts));
+    await execa('ssh-keygen', ['-H', '-f', hashed]);
+    expect(readFileSync(hashed, 'utf8')).toMatch(/^\|1\|/);
+    for (const kh of [host.knownHosts, hashed]) {
+      const doc = siteDoc(lan, host, image, join(work, 'vol')) as any;
+      delete doc.host.hostKey;
+      doc.host.knownHosts = kh;
+      writeSite(siteFile, doc);
+      const r = await cli(['site', 'status', siteFile, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).healthy).toBe(true);
+    }
+    // a known_hosts file without this host: refused, with the presented fingerprint
+    const doc = siteDoc(lan, host, image, join(work, 'vol')) as any;
+    delete doc.host.hostKey;
+    doc.host.knownHosts = join(work, 'empty_known_hosts');
+    writeFileSync(doc.host.knownHosts, '');
+    writeSite(siteFile, doc);
+    const r = await cli(['site', 'status', siteFile]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(host.hostKeyFingerprint);
+    expect(r.stderr).toMatch(/nothing for this host/);
+    site();
+  });
+
+  it('privileged: true on a host that refuses privileged containers fails with the fix; the VO-box keeps running', async () => {
+    const before = await inspect();
+    const doc = siteDoc(lan, host, image, join(work, 'vol')) as any;
+    doc.vobox.privileged = true;
+    doc.vobox.capabilities = [];
+    writeSite(siteFile, doc);
+    const chk = await cli(['site', 'check', siteFile, '--json']);
+    expect(chk.code).toBe(1);
+    expect(JSON.parse(chk.stdout).rows.find((x: any) => x.check === 'privileged containers')).toMatchObject({ status: 'fail' });
+    const d = await cli(['site', 'deploy', siteFile, '--yes']);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toMatch(/refuses privileged containers/);
+    expect(d.stderr).toMatch(/capabilities/);
+    const after = await inspect();
+    expect(after.Id).toBe(before.Id);
+    expect(after.State.StartedAt).toBe(before.State.StartedAt);
+    site();
   });
 
   it('restarting the host dockerd keeps the VO-box running (live-restore)', async () => {
