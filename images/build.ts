@@ -124,7 +124,7 @@ export async function buildImage(config: ProjectConfig, name: string, opts: Buil
   const rendered = renderImage(config, name);
 
   await checkEngine();
-  await checkBase(img.base.image);
+  await checkBase(img.base.image, say);
 
   const labels = await imageLabels(config, name, rendered.templateHash, version, opts);
   const work = await mkdtemp(path.join(os.tmpdir(), 'gridforge-build-'));
@@ -140,7 +140,14 @@ export async function buildImage(config: ProjectConfig, name: string, opts: Buil
 
     const tail: string[] = [];
     let step = '';
+    let banner = false;
     const onLine = (line: string) => {
+      // The CLI's notice that the classic builder is deprecated: chosen on purpose (engine 20.10, no buildx).
+      if (/^DEPRECATED: The legacy builder is deprecated/.test(line)) banner = true;
+      if (banner) {
+        if (line.trim() === '') banner = false;
+        return;
+      }
       tail.push(line);
       if (tail.length > TAIL_LINES) tail.shift();
       if (/^Step \d+\/\d+ : /.test(line)) step = line;
@@ -158,8 +165,11 @@ export async function buildImage(config: ProjectConfig, name: string, opts: Buil
     if (rest) onLine(rest);
     if (result.exitCode !== 0) {
       const where = step ? step.replace(/^Step (\d+\/\d+) : /, 'step $1: ') : 'before the first step';
+      const atFrom = /^Step \d+\/\d+ : FROM /.test(step);
       throw new GridforgeError(`docker build of ${name} failed at ${where.length > 200 ? `${where.slice(0, 200)}...` : where}`, {
-        hint: 'Fix the cause shown in the build log below (a missing package name, an unreachable Debian mirror, a template error); no tag was changed.',
+        hint: atFrom
+          ? `The base image ${img.base.image} is not on the engine and could not be pulled: docker pull/load it, or point bases.${img.os}.image in ${config.file} at an image the engine has. No tag was changed.`
+          : 'Fix the cause shown in the build log below (a missing package name, an unreachable Debian mirror, a template error); no tag was changed.',
         detail: `last ${tail.length} lines of the build log:\n${tail.map((l) => `  | ${l}`).join('\n')}`,
       });
     }
@@ -216,7 +226,7 @@ async function inspectId(ref: string): Promise<string> {
 }
 
 /** A base that is not on the engine: offline bases get a precise fix; registry bases are pulled by docker build. */
-async function checkBase(base: string): Promise<void> {
+async function checkBase(base: string, say: (line: string) => void): Promise<void> {
   const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}}', base], { env: dockerEnv(), reject: false });
   if (r.exitCode === 0) return;
   if (base.startsWith('gridforge/base:')) {
@@ -224,4 +234,5 @@ async function checkBase(base: string): Promise<void> {
       hint: `Make it with: bash scripts/base-image.sh ${base} (debootstrap + docker import; no registry needed).`,
     });
   }
+  say(`base image ${base} is not on the engine: docker build will pull it`);
 }

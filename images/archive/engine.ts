@@ -6,11 +6,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
 import { openDockerArchive } from './docker-archive.ts';
 import type { ImageSource } from './image-source.ts';
+import { LayerStreamScan, type Prescan } from './layer-scan.ts';
+import { TarSplitter } from './tar-split.ts';
 
 export async function inspectImageId(ref: string): Promise<string | undefined> {
   const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], { reject: false });
@@ -27,10 +28,38 @@ export async function openEngineImage(ref: string, opts: { tmpDir?: string } = {
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
     const exited = new Promise<number>((res, rej) => { child.on('error', rej); child.on('close', (c) => res(c ?? 1)); });
-    await pipeline(child.stdout, fs.createWriteStream(spool, { highWaterMark: 1 << 20 }));
+    // While the save streams into the spool file, hash and scan every member that looks like an
+    // uncompressed tar (layers), so no second pass over the layers is needed.
+    const prescans = new Map<number, Prescan>();
+    const splitter = new TarSplitter((h, offset) => {
+      if (!/(^|\/)layer\.tar$|^blobs\/sha256\/[0-9a-f]{64}$/.test(h.path.replace(/^\.\//, '')) || h.size < 1024) return null;
+      const scan = new LayerStreamScan(spool, offset);
+      return {
+        data: (c) => scan.push(c),
+        end: () => {
+          const { digest, complete } = scan.finish();
+          prescans.set(offset, { digest, complete, error: scan.error, entries: scan.entries, total: scan.total });
+        },
+      };
+    });
+    const fd = fs.openSync(spool, 'w');
+    try {
+      for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+        let w = 0;
+        while (w < chunk.length) w += fs.writeSync(fd, chunk, w, chunk.length - w);
+        if (!splitter.ended) splitter.push(chunk);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
     const code = await exited;
     if (code !== 0) throw new GridforgeError(`docker save ${ref} failed: ${stderr.trim()}`, { where: ref, hint: 'Check that dockerd is running and the image exists.' });
     const src = openDockerArchive(spool, 'engine', ref);
+    for (const l of src.layers) {
+      const p = prescans.get(l.offset);
+      // a member that is not plain tar (compressed) is scanned again from the spool file
+      if (p && p.digest === l.diffId) l.prescan = p;
+    }
     if (src.configDigest !== id) throw new GridforgeError(`docker save returned config ${src.configDigest}, expected ${id}`, { where: ref });
     return { ...src, repoTags: src.repoTags.length ? src.repoTags : [ref], close: async () => fs.rmSync(spoolDir, { recursive: true, force: true }) };
   } catch (e) {

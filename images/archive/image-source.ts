@@ -1,5 +1,6 @@
 /** What every image reader produces: the config and the layer blobs in order (oldest first). */
 import crypto from 'node:crypto';
+import type { Prescan } from './layer-scan.ts';
 
 export interface LayerBlob {
   /** How the layer is named in error messages, e.g. `layer 3 (blobs/sha256/ab12...)`. */
@@ -9,6 +10,8 @@ export interface LayerBlob {
   size: number;
   /** Expected `sha256:<hex>` of the uncompressed stream (config rootfs.diff_ids). */
   diffId: string;
+  /** Set when the layer was already hashed and scanned while streaming in (engine saves). */
+  prescan?: Prescan;
 }
 
 export interface ImageSource {

@@ -28,37 +28,99 @@ export interface ScannedLayer {
   uncompressedSize: number;
 }
 
-export async function scanLayer(blob: LayerBlob, spoolDir: string, index: number): Promise<ScannedLayer> {
-  const compression = blob.size === 0 ? 'none' : detectFileRange(blob.file, blob.offset, blob.size);
-  const entries: LayerEntry[] = [];
-  const dataFile = compression === 'none' ? blob.file : path.join(spoolDir, `layer-${index}.tar`);
-  const base = compression === 'none' ? blob.offset : 0;
-  const scanner = new TarScanner((e) => entries.push({ header: e.header, file: dataFile, offset: base + e.offset }));
-  const hash = crypto.createHash('sha256');
-  let total = 0;
-  let out: fs.WriteStream | undefined;
-  if (compression !== 'none') out = fs.createWriteStream(dataFile, { highWaterMark: 1 << 20 });
-  const { stream, done } = decompressRange(blob.file, blob.offset, blob.size, compression);
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      total += chunk.length;
-      if (!scanner.ended) scanner.push(chunk);
-      if (out && !out.write(chunk)) await new Promise<void>((r) => out!.once("drain", () => r()));
-    }
-    await done;
-  } catch (e) {
-    out?.destroy();
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`cannot read: ${(e as Error).message}`, { where: blob.label, hint: 'The layer is corrupted or not a tar archive; re-export the image.' });
+/**
+ * Hash + header scan of one uncompressed layer stream, fed chunk by chunk. Used for layers read
+ * from files and for layers scanned on the fly while `docker save` streams by (engine.ts).
+ */
+export class LayerStreamScan {
+  readonly entries: LayerEntry[] = [];
+  private readonly hash = crypto.createHash('sha256');
+  private readonly scanner: TarScanner;
+  total = 0;
+  error?: Error;
+  constructor(dataFile: string, base: number) {
+    this.scanner = new TarScanner((e) => this.entries.push({ header: e.header, file: dataFile, offset: base + e.offset }));
   }
-  if (out) await new Promise<void>((res, rej) => out!.end((err?: Error | null) => (err ? rej(err) : res())));
-  const digest = `sha256:${hash.digest('hex')}`;
+  push(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.total += chunk.length;
+    if (this.error || this.scanner.ended) return;
+    try {
+      this.scanner.push(chunk);
+    } catch (e) {
+      this.error = e as Error;
+    }
+  }
+  finish(): { digest: string; complete: boolean } {
+    return { digest: `sha256:${this.hash.digest('hex')}`, complete: !this.error && this.scanner.complete };
+  }
+}
+
+/** A layer already scanned while streaming (engine saves): verified here like any other. */
+export interface Prescan {
+  digest: string;
+  complete: boolean;
+  error?: Error;
+  entries: LayerEntry[];
+  total: number;
+}
+
+function verify(blob: LayerBlob, digest: string, complete: boolean, error: Error | undefined): void {
   if (digest !== blob.diffId) {
     throw new UsageError(`DiffID mismatch: uncompressed layer hashes to ${digest}, the config says ${blob.diffId}`, { where: blob.label, hint: 'The layer was altered or truncated; re-export the image from a trusted source.' });
   }
-  if (!scanner.complete) throw new UsageError('truncated tar stream', { where: blob.label, hint: 'Re-export the image.' });
-  return { blob, compression, entries, uncompressedSize: total };
+  if (error) throw new UsageError(`cannot read: ${error.message}`, { where: blob.label, hint: 'The layer is corrupted or not a tar archive; re-export the image.' });
+  if (!complete) throw new UsageError('truncated tar stream', { where: blob.label, hint: 'Re-export the image.' });
+}
+
+const CHUNK = 1 << 20;
+
+export async function scanLayer(blob: LayerBlob & { prescan?: Prescan }, spoolDir: string, index: number): Promise<ScannedLayer> {
+  if (blob.prescan) {
+    const p = blob.prescan;
+    verify(blob, p.digest, p.complete, p.error);
+    return { blob, compression: 'none', entries: p.entries, uncompressedSize: p.total };
+  }
+  const compression = blob.size === 0 ? 'none' : detectFileRange(blob.file, blob.offset, blob.size);
+  if (compression === 'none') {
+    // plain tar: read in place with one reused buffer (no copies, no garbage)
+    const scan = new LayerStreamScan(blob.file, blob.offset);
+    const fd = fs.openSync(blob.file, 'r');
+    const buf = Buffer.allocUnsafe(CHUNK);
+    try {
+      for (let off = 0; off < blob.size; ) {
+        const n = fs.readSync(fd, buf, 0, Math.min(CHUNK, blob.size - off), blob.offset + off);
+        if (n === 0) break;
+        scan.push(buf.subarray(0, n));
+        off += n;
+        if ((off & (64 * CHUNK - 1)) === 0) await new Promise((r) => setImmediate(r)); // let the other scan breathe
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    const { digest, complete } = scan.finish();
+    verify(blob, digest, complete, scan.error);
+    return { blob, compression, entries: scan.entries, uncompressedSize: scan.total };
+  }
+  const dataFile = path.join(spoolDir, `layer-${index}.tar`);
+  const scan = new LayerStreamScan(dataFile, 0);
+  const out = fs.openSync(dataFile, 'w');
+  const { stream, done } = decompressRange(blob.file, blob.offset, blob.size, compression);
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      scan.push(chunk);
+      let w = 0;
+      while (w < chunk.length) w += fs.writeSync(out, chunk, w, chunk.length - w);
+    }
+    await done;
+  } catch (e) {
+    throw new UsageError(`cannot read: ${(e as Error).message}`, { where: blob.label, hint: 'The layer is corrupted or not a tar archive; re-export the image.' });
+  } finally {
+    fs.closeSync(out);
+  }
+  const { digest, complete } = scan.finish();
+  verify(blob, digest, complete, scan.error);
+  return { blob, compression, entries: scan.entries, uncompressedSize: scan.total };
 }
 
 /** Scan every layer, two at a time (decompression of the next runs while this one is parsed). */

@@ -68,49 +68,55 @@ async function withTree<T>(opts: FlattenOptions, fn: (tree: ImageTree) => Promis
   }
 }
 
-/** Outer docker-load archive as a chunk stream; result digests are filled in once streamed. */
-function* dockerLoadStream(tree: ImageTree, tag: string, size: number, out: { diffId?: string; configDigest?: string }): Generator<Buffer> {
-  const hash = crypto.createHash('sha256');
-  yield memberHeader('layer.tar', size);
-  yield* layerTarChunks(tree.root, hash);
-  yield padding(size);
-  const diffId = `sha256:${hash.digest('hex')}`;
-  const cfg = flatConfig(tree.src.config, tree.src.configDigest, tree.src.layers.length, diffId);
-  const blobs = makeBlobs(cfg, diffId, size, tag, 'layer.tar');
-  out.diffId = diffId;
-  out.configDigest = blobs.configDigest;
-  yield member(`blobs/sha256/${hex(blobs.configDigest)}`, blobs.config);
-  yield member('manifest.json', blobs.dockerManifest);
-  yield END_OF_ARCHIVE;
+async function runDocker(args: string[], input: Readable | Buffer, where: string): Promise<string> {
+  const child = spawn('docker', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise<number>((res, rej) => { child.on('error', rej); child.on('close', (c) => res(c ?? 1)); });
+  try {
+    if (Buffer.isBuffer(input)) child.stdin.end(input);
+    else await pipeline(input, child.stdin);
+  } catch (e) {
+    child.kill();
+    await exited.catch(() => 0);
+    throw new GridforgeError(`docker ${args[0]} failed: ${stderr.trim() || (e as Error).message}`, { where, hint: 'Check that dockerd is running and has disk space.' });
+  }
+  const code = await exited;
+  if (code !== 0) throw new GridforgeError(`docker ${args[0]} failed: ${stderr.trim()}`, { where, hint: 'Check that dockerd is running and has disk space.' });
+  return stdout;
 }
 
+/**
+ * Into the engine in two steps, so the layer is written once: `docker import` registers the
+ * layer straight from our stream (docker load would first copy the whole archive to a temporary
+ * directory), then `docker load` of a tiny archive (config + manifest.json) creates the image with
+ * the kept config: the engine finds the layer by its chain ID and does not read it again.
+ * The import's throwaway image is removed; its layer stays, referenced by the new image.
+ */
 export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResult> {
   return withTree(opts, async (tree) => {
     const tag = resolveTag(tree, opts, true)!;
     const size = layerTarSize(tree.root);
     const { entries } = countEntries(tree.root);
-    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(size / 1048576).toFixed(1)} MiB) into docker load as ${tag}`);
-    const child = spawn('docker', ['load'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const exited = new Promise<number>((res, rej) => { child.on('error', rej); child.on('close', (c) => res(c ?? 1)); });
-    const res: { diffId?: string; configDigest?: string } = {};
+    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(size / 1048576).toFixed(1)} MiB) into the engine as ${tag}`);
+    const tmpTag = `gridforge-flatten-tmp:${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+    const hash = crypto.createHash('sha256');
     try {
-      await pipeline(Readable.from(dockerLoadStream(tree, tag, size, res), { objectMode: false }), child.stdin);
-    } catch (e) {
-      child.kill();
-      await exited.catch(() => 0);
-      throw new GridforgeError(`docker load failed: ${stderr.trim() || (e as Error).message}`, { where: tag, hint: 'Check that dockerd is running.' });
+      await runDocker(['import', '-', tmpTag], Readable.from(layerTarChunks(tree.root, hash), { objectMode: false, highWaterMark: 1 << 20 }), tag);
+      const diffId = `sha256:${hash.digest('hex')}`;
+      const cfg = flatConfig(tree.src.config, tree.src.configDigest, tree.src.layers.length, diffId);
+      const blobs = makeBlobs(cfg, diffId, size, tag, 'layer.tar');
+      await runDocker(['load'], Buffer.concat([member(`blobs/sha256/${hex(blobs.configDigest)}`, blobs.config), member('manifest.json', blobs.dockerManifest), END_OF_ARCHIVE]), tag);
+      const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}} {{index .RootFS.Layers 0}}', tag], { reject: false });
+      if (r.exitCode !== 0 || r.stdout.trim() !== `${blobs.configDigest} ${diffId}`) {
+        throw new GridforgeError(`the engine did not produce ${blobs.configDigest} with layer ${diffId} as ${tag} (got ${r.stdout.trim() || r.stderr.trim()})`, { where: tag });
+      }
+      return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length };
+    } finally {
+      await execa('docker', ['rmi', tmpTag], { reject: false });
     }
-    const code = await exited;
-    if (code !== 0) throw new GridforgeError(`docker load failed: ${stderr.trim()}`, { where: tag, hint: 'Check that dockerd is running and has disk space.' });
-    const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}}', tag], { reject: false });
-    if (r.exitCode !== 0 || r.stdout.trim() !== res.configDigest) {
-      throw new GridforgeError(`docker load did not produce ${res.configDigest} as ${tag} (${stdout.trim()})`, { where: tag });
-    }
-    return { ref: tag, digest: res.configDigest!, sourceDigest: tree.src.configDigest, diffId: res.diffId!, layerSize: size, entries, sourceLayers: tree.src.layers.length };
   });
 }
 
@@ -137,7 +143,7 @@ export async function flattenToArchive(opts: FlattenOptions & { output: string }
       const hash = crypto.createHash('sha256');
       const placeholder = `blobs/sha256/${'0'.repeat(64)}`;
       writeAll(fd, memberHeader(placeholder, size));
-      for (const chunk of layerTarChunks(tree.root, hash)) writeAll(fd, chunk);
+      for (const chunk of layerTarChunks(tree.root, hash, { reuseBuffer: true })) writeAll(fd, chunk);
       writeAll(fd, padding(size));
       const diffId = `sha256:${hash.digest('hex')}`;
       writeAll(fd, memberHeader(`blobs/sha256/${hex(diffId)}`, size), 0); // same length: patch in place
@@ -194,7 +200,7 @@ export async function flattenToOci(opts: FlattenOptions & { output: string }): P
       const layerTmp = path.join(blobsDir, '.layer.tmp');
       const fd = fs.openSync(layerTmp, 'wx', 0o644);
       try {
-        for (const chunk of layerTarChunks(tree.root, hash)) writeAll(fd, chunk);
+        for (const chunk of layerTarChunks(tree.root, hash, { reuseBuffer: true })) writeAll(fd, chunk);
         fs.fsyncSync(fd);
       } finally {
         fs.closeSync(fd);

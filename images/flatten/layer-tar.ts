@@ -68,10 +68,11 @@ export class BlobReader {
 }
 
 /**
- * Stream the layer tar as chunks of up to 1 MiB, hashing as it goes. `hash` receives every byte;
- * each yielded Buffer is fresh (consumers may hold on to it).
+ * Stream the layer tar as chunks of up to 1 MiB, hashing as it goes. `hash` receives every byte.
+ * Each yielded Buffer is fresh (consumers may hold on to it) unless `reuseBuffer` is set, for
+ * synchronous consumers: then one buffer is reused and memory stays flat.
  */
-export function* layerTarChunks(root: Node, hash: crypto.Hash): Generator<Buffer> {
+export function* layerTarChunks(root: Node, hash: crypto.Hash, opts: { reuseBuffer?: boolean } = {}): Generator<Buffer> {
   const reader = new BlobReader();
   let buf = Buffer.allocUnsafe(CHUNK);
   let pos = 0;
@@ -80,7 +81,7 @@ export function* layerTarChunks(root: Node, hash: crypto.Hash): Generator<Buffer
     const out = buf.subarray(0, pos);
     hash.update(out);
     yield out;
-    buf = Buffer.allocUnsafe(CHUNK);
+    if (!opts.reuseBuffer) buf = Buffer.allocUnsafe(CHUNK);
     pos = 0;
   };
   const put = function* (b: Buffer): Generator<Buffer> {
