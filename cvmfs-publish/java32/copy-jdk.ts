@@ -9,7 +9,7 @@
  * keystore (it is a platform-independent Java keystore). Relative links that stay inside the JDK are
  * kept; relative links leaving the JDK (Debian's `docs`) are dropped and reported.
  */
-import { chmod, copyFile, lstat, mkdir, readdir, readlink, stat, symlink } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readdir, readlink, realpath, stat, symlink } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { UsageError } from '../../scripts/lib/errors.ts';
 
@@ -63,13 +63,36 @@ export async function copyJdk(home: string, dest: string, opts: CopyOptions): Pr
   const report: CopyReport = { resolved: {}, dropped: [], files: 0 };
   const required: string[] = [];
 
-  const copyResolved = async (src: string, to: string): Promise<void> => {
-    const st = await stat(src);
-    if (st.isDirectory()) {
-      await mkdir(to, { recursive: true, mode: st.mode & 0o7777 });
-      for (const e of await readdir(src)) await copyResolved(join(src, e), join(to, e));
+  /** Find an absolute link target inside the package roots (never on the host). */
+  const inRoots = async (absolute: string): Promise<string | undefined> => {
+    for (const root of opts.roots) {
+      const found = await resolveInRoot(root, absolute);
+      if (found) return found;
+    }
+    return undefined;
+  };
+
+  // Copy what a link resolved to. Links found inside it are not followed on the host: relative ones
+  // are kept, absolute ones are looked up in the package roots again (or left out).
+  const copyResolved = async (src: string, to: string, depth = 0): Promise<void> => {
+    const st = await lstat(src);
+    if (st.isSymbolicLink()) {
+      const target = await readlink(src);
+      if (!target.startsWith('/')) {
+        await symlink(target, to);
+        return;
+      }
+      const found = depth < 20 ? await inRoots(target) : undefined;
+      if (found) await copyResolved(found, to, depth + 1);
+      else report.dropped.push(`${relative(dest, to)} -> ${target}`);
       return;
     }
+    if (st.isDirectory()) {
+      await mkdir(to, { recursive: true, mode: st.mode & 0o7777 });
+      for (const e of (await readdir(src)).sort()) await copyResolved(join(src, e), join(to, e), depth);
+      return;
+    }
+    if (!st.isFile()) return;
     await copyFile(src, to);
     await chmod(to, st.mode & 0o7777);
     report.files++;
@@ -96,15 +119,13 @@ export async function copyJdk(home: string, dest: string, opts: CopyOptions): Pr
       }
       // Absolute, or leaving the JDK: find the real thing in the package roots.
       const absolute = target.startsWith('/') ? target : posix.join('/', relative(opts.roots[0] ?? '/', join(dirname(src), target)));
-      let found: string | undefined;
-      for (const root of opts.roots) {
-        found = await resolveInRoot(root, absolute);
-        if (found) break;
-      }
+      let found = await inRoots(absolute);
       if (!found && rel === CACERTS_LINK) {
+        // The one host file that may be used: a Java keystore (data, platform independent), its
+        // links resolved on the host by realpath.
         found = opts.cacerts ?? opts.hostCacerts;
         if (found) {
-          try { await stat(found); } catch { found = undefined; }
+          try { found = await realpath(found); if (!(await stat(found)).isFile()) found = undefined; } catch { found = undefined; }
         }
       }
       if (!found) {

@@ -5,12 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { copyFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
 import { readElf } from '../../cvmfs-publish/java32/elf.ts';
 import { setRpathInPlace } from '../../cvmfs-publish/java32/patch-loader.ts';
+import { copyJdk } from '../../cvmfs-publish/java32/copy-jdk.ts';
 import { JALIEN_VERSION_RE } from '../../cvmfs-publish/jalien/version.ts';
 import { ROOT, i386Debs } from './helpers.ts';
 
@@ -95,5 +96,37 @@ describe('CI templates', () => {
     for (const t of refused) expect((await execa('bash', ['-c', check], { env: { GITHUB_REF_NAME: t }, reject: false })).exitCode, t).not.toBe(0);
     const runs = steps.map((s) => s.run ?? '').join('\n');
     expect(runs).toMatch(/release --from-git --dry-run[\s\S]*release --from-git --json/);
+  });
+});
+
+describe('JDK copy', () => {
+  it('resolves links into /etc inside the package, never from the host', async () => {
+    const dir = join(tmpdir(), `gfrel-copy-${process.pid}`);
+    try {
+      const root = join(dir, 'root');
+      const home = join(root, 'usr/lib/jvm/jdk');
+      await mkdir(join(home, 'lib'), { recursive: true });
+      await mkdir(join(root, 'etc/jdk/dir'), { recursive: true });
+      await writeFile(join(root, 'etc/jdk/jvm.cfg'), '-client KNOWN\n');
+      await writeFile(join(root, 'etc/jdk/dir/inside'), 'x');
+      // a link inside the resolved directory pointing at a host file must not pull it in
+      await symlink('/etc/hostname', join(root, 'etc/jdk/dir/host-file'));
+      await symlink('/etc/jdk/jvm.cfg', join(home, 'lib/jvm.cfg'));
+      await symlink('/etc/jdk/dir', join(home, 'lib/confdir'));
+      await symlink('/etc/os-release', join(home, 'lib/host-only'));
+      await symlink('jvm.cfg', join(home, 'lib/relative'));
+      const dest = join(dir, 'out');
+      const r = await copyJdk(home, dest, { roots: [root] });
+      expect((await lstat(join(dest, 'lib/jvm.cfg'))).isFile()).toBe(true);
+      expect(await readFile(join(dest, 'lib/jvm.cfg'), 'utf8')).toBe('-client KNOWN\n');
+      expect(await readFile(join(dest, 'lib/confdir/inside'), 'utf8')).toBe('x');
+      expect(await readlink(join(dest, 'lib/relative'))).toBe('jvm.cfg');
+      await expect(lstat(join(dest, 'lib/confdir/host-file'))).rejects.toThrow();
+      await expect(lstat(join(dest, 'lib/host-only'))).rejects.toThrow();
+      expect(r.dropped.join('\n')).toMatch(/lib\/host-only -> \/etc\/os-release/);
+      expect(r.dropped.join('\n')).toMatch(/host-file -> \/etc\/hostname/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
