@@ -25,6 +25,10 @@ version: ${VERSION}
 bases:
   debian:
     image: gridforge/base:debian-bookworm
+  # a base no engine has; pulling it only tries loopback (nothing listens on port 1)
+  elx:
+    image: localhost:1/gfimg-no-such-base:1
+    packageManager: dnf
 images:
   vobox-slurm:
     kind: vobox
@@ -38,6 +42,10 @@ images:
     kind: job
     os: debian
     packages: broken.txt
+  nobase:
+    kind: vobox
+    os: elx
+    flavour: none
 `;
 const VOBOX_REF = `${IMAGE_PREFIX}/vobox-slurm:debian-slurm-${VERSION}`;
 const JOB_REF = `${IMAGE_PREFIX}/job:debian-job-${VERSION}`;
@@ -135,6 +143,14 @@ describe('image build on the real Docker engine', () => {
     const tag = await docker(['image', 'inspect', BROKEN_REF]);
     expect(tag.code).not.toBe(0);
   }, 300_000);
+
+  it('a base image the engine cannot get: exit 1 at the FROM step, with the base named in the fix', async () => {
+    const r = await gridforge(['--config', cfg.file, 'image', 'build', 'nobase']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/failed at step 1\/\d+: FROM localhost:1\/gfimg-no-such-base:1/);
+    expect(r.stderr).toMatch(/The base image localhost:1\/gfimg-no-such-base:1 is not on the engine and could not be pulled: .*bases\.elx\.image/);
+    expect((await docker(['image', 'inspect', `${IMAGE_PREFIX}/nobase:elx-none-${VERSION}`])).code).not.toBe(0);
+  }, 120_000);
 });
 
 describe('VO-box container', () => {
