@@ -7,6 +7,7 @@
  * builder (`DOCKER_BUILDKIT=0`) prints "Step N/M : ..." lines, which give progress and the failing
  * step. Labels go in with `--label`, so they do not invalidate the layer cache.
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -128,6 +129,16 @@ export async function buildImage(config: ProjectConfig, name: string, opts: Buil
 
   const labels = await imageLabels(config, name, rendered.templateHash, version, opts);
   const work = await mkdtemp(path.join(os.tmpdir(), 'gridforge-build-'));
+  // Interrupted (Ctrl-C, kill): remove the temporary context, then die of the same signal.
+  // The build has no -t, so an interrupted build changes no tag either.
+  const onSignal = (sig: NodeJS.Signals) => {
+    rmSync(work, { recursive: true, force: true });
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    process.kill(process.pid, sig);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const ctx = path.join(work, 'context');
     await writeContext(rendered, ctx);
@@ -207,6 +218,8 @@ export async function buildImage(config: ProjectConfig, name: string, opts: Buil
       templateHash: rendered.templateHash,
     };
   } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
     await rm(work, { recursive: true, force: true });
   }
 }
