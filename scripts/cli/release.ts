@@ -87,7 +87,7 @@ export function register(program: Command): void {
       action(async (opts: GlobalOpts, cmd: Command) => {
         const g = cmd.optsWithGlobals() as GlobalOpts;
         if (!g.fromGit) {
-          cmd.outputHelp();
+          cmd.outputHelp({ error: true });
           throw new UsageError('no sub-command given', { hint: 'use `release jalien`, `release java32`, `release default` or `release --from-git`' });
         }
         return fromGit(g);
