@@ -64,10 +64,12 @@ export interface SiteDriver {
   /** Whether an observation shows the site on the target version (image and/or JAliEn). */
   onTarget(site: SiteDescriptor, observed: SiteObservation, target: Target): boolean;
   /**
-   * Apply the target to the site. May throw SiteOperationError; the deploy engine may already
-   * have restored the previous container itself (the orchestration checks with observe()).
+   * Apply the target to the site, keeping what the rollout does not change as the site runs it
+   * now (`current`: a JAliEn rollout keeps the image the site runs, even when that came from an
+   * earlier rollout and differs from the site file). May throw SiteOperationError; the deploy
+   * engine may already have restored the previous container itself (checked with observe()).
    */
-  deploy(site: SiteDescriptor, target: Target, opts: OperationOptions): Promise<void>;
+  deploy(site: SiteDescriptor, target: Target, opts: OperationOptions & { current?: Previous | null }): Promise<void>;
   /**
    * Return the site to what it ran before. `changed` says what the rollout changed (restore only
    * that: an image rollout leaves the site's own JAliEn pin alone).

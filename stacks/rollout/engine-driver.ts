@@ -116,14 +116,25 @@ export class EngineDriver implements SiteDriver {
     }
   }
 
-  async deploy(site: SiteDescriptor, target: Target, opts: OperationOptions): Promise<void> {
-    const overrides: { image?: string; jalienVersion?: string } = {};
-    if (target.image) {
-      await this.learnArchive(target.image).catch(() => undefined);
-      overrides.image = target.image;
-    }
-    if (target.jalienVersion) overrides.jalienVersion = target.jalienVersion;
-    await this.apply(site, overrides, opts);
+  /**
+   * The overrides for the deploy engine: the rollout's target, and for what the rollout does not
+   * change, what the site runs now when that differs from its site file (a JAliEn rollout keeps the
+   * image an earlier image rollout put there; an image rollout keeps a JAliEn version an earlier
+   * JAliEn rollout pinned, when the site file pins one). Rollouts do not edit site files.
+   */
+  private overrides(site: SiteDescriptor, want: Target, current: Previous | null | undefined): { image?: string; jalienVersion?: string } {
+    const spec = this.spec(site);
+    const o: { image?: string; jalienVersion?: string } = {};
+    if (want.image) o.image = want.image;
+    else if (current?.image && current.image !== spec.vobox.image) o.image = current.image;
+    if (want.jalienVersion) o.jalienVersion = want.jalienVersion;
+    else if (spec.vobox.jalien && current?.jalienVersion && current.jalienVersion !== spec.vobox.jalien.version) o.jalienVersion = current.jalienVersion;
+    return o;
+  }
+
+  async deploy(site: SiteDescriptor, target: Target, opts: OperationOptions & { current?: Previous | null }): Promise<void> {
+    if (target.image) await this.learnArchive(target.image).catch(() => undefined);
+    await this.apply(site, this.overrides(site, target, opts.current), opts);
   }
 
   async restore(site: SiteDescriptor, previous: Previous, opts: OperationOptions & { changed?: Target }): Promise<void> {
@@ -135,11 +146,12 @@ export class EngineDriver implements SiteDriver {
       }
       return;
     }
-    // Restore what the rollout changed: the image always (a JAliEn change recreates the container
-    // too), the JAliEn pin only when the rollout changed JAliEn (else the site's own pin stays).
-    const overrides: { image?: string; jalienVersion?: string } = { image: previous.image };
-    if (previous.jalienVersion && (!opts.changed || opts.changed.jalienVersion !== undefined)) overrides.jalienVersion = previous.jalienVersion;
-    await this.apply(site, overrides, opts);
+    // Back to the previous image; the JAliEn pin back to the previous version when the rollout
+    // changed JAliEn, else kept as the deploy kept it.
+    const changedJalien = !opts.changed || opts.changed.jalienVersion !== undefined;
+    const want: Target = { image: previous.image };
+    if (changedJalien && previous.jalienVersion) want.jalienVersion = previous.jalienVersion;
+    await this.apply(site, this.overrides(site, want, previous), opts);
   }
 }
 

@@ -178,7 +178,8 @@ export class RolloutExecutor {
     const desc = this.desc(site);
     const target = rec.target;
     const resumedFrom = site.state;
-    const wasInFlight = IN_FLIGHT_STATES.has(resumedFrom);
+    // A site left `checking` by a killed run was never deployed: start it afresh.
+    const wasInFlight = IN_FLIGHT_STATES.has(resumedFrom) && resumedFrom !== 'checking';
     site.startedAt ??= now();
     site.error = null;
     this.setState(site, 'checking', wasInFlight ? `resuming a site left ${resumedFrom} by an interrupted run` : undefined);
@@ -224,7 +225,7 @@ export class RolloutExecutor {
       const ms = rec.options.siteTimeoutMs;
       try {
         await withTimeout(`deploying ${site.site}`, ms, (signal) =>
-          this.ctx.driver.deploy(desc, target, { signal, timeoutMs: ms, onProgress: (l) => this.log(`  ${site.site}: ${l}`) }),
+          this.ctx.driver.deploy(desc, target, { signal, timeoutMs: ms, current: site.previous, onProgress: (l) => this.log(`  ${site.site}: ${l}`) }),
         );
       } catch (err) {
         failure = { reason: `deploy failed: ${message(err)}`, logTail: err instanceof SiteOperationError ? err.logTail : undefined };
@@ -265,7 +266,7 @@ export class RolloutExecutor {
       try {
         last = await this.observe(desc, 'health gate');
         this.recordObserved(site, last);
-        if (last.healthy && this.ctx.driver.onTarget(desc, last, target)) return { ok: true };
+        if (last.healthy && this.ctx.driver.onTarget(desc, last, target) && this.keepsImage(site, last, target)) return { ok: true };
       } catch (err) {
         lastError = message(err);
       }
@@ -281,6 +282,7 @@ export class RolloutExecutor {
     if (missing.length) parts.push(`services missing: ${missing.join(', ')}`);
     if (target.jalienVersion && last.jalienVersion !== target.jalienVersion) parts.push(`CE reports JAliEn ${last.jalienVersion ?? '(none)'}, expected ${target.jalienVersion}`);
     if (target.image && !this.ctx.driver.onTarget(desc, { ...last, jalienVersion: target.jalienVersion ?? last.jalienVersion }, target)) parts.push(`runs image ${last.image ?? '(none)'}, expected ${target.image}`);
+    if (!this.keepsImage(site, last, target)) parts.push(`runs image ${last.image ?? '(none)'}, but a JAliEn rollout must keep ${site.previous?.image}`);
     if (!parts.length) parts.push(last.healthy ? 'not on the target version' : 'not healthy');
     let logTail: string | undefined;
     const failing = bad[0]?.[0] ?? (target.jalienVersion ? 'ce' : undefined);
@@ -294,6 +296,12 @@ export class RolloutExecutor {
       }
     }
     return { ok: false, reason: `health gate failed within ${ms}: ${parts.join('; ')}`, logTail };
+  }
+
+  /** A rollout that does not change the image must leave the site on the image it ran. */
+  private keepsImage(site: SiteRecord, obs: SiteObservation, target: Target): boolean {
+    if (target.image || !site.previous?.image) return true;
+    return obs.image === site.previous.image;
   }
 
   /** Put a failed site back on what it ran before (unless the deploy engine already did). */

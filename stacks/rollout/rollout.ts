@@ -193,6 +193,12 @@ export async function resumeRollout(req: ResumeRequest, hooks: RunHooks = {}): P
       hint: `resume with --max-failures ${failures} or more to continue over the remaining sites`,
     });
   }
+  if (record.sites.every((s) => FINISHED_STATES.has(s.state))) {
+    throw new UsageError(`rollout ${record.id} has no site left to deploy (${record.status}: ${failures} failed)`, {
+      where: path,
+      hint: 'to retry failed or unreachable sites, start a new rollout over them (--only <site>)',
+    });
+  }
   for (const s of record.sites) {
     if (s.state === 'skipped') {
       s.state = 'pending';
