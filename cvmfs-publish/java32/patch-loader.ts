@@ -17,7 +17,9 @@
  *   Those compare immediates are patched too (`LIBR` -> `LIB=`). `verifyLoaderIgnoresLibraryPath` proves
  *   the effect by running the loader.
  * - `/etc/ld.so.cache` and `/etc/ld.so.preload` point below `/dev/null` (never a directory), so the
- *   host's cache (which may list host i386 libraries) and preload list are never read.
+ *   host's cache (which may list host i386 libraries) and preload list are never read; the
+ *   compiled-in system directories (`/lib/i386-linux-gnu/`, `/usr/lib/` ...) are replaced by
+ *   same-length paths that hold no libraries.
  */
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
@@ -33,6 +35,13 @@ export const LOADER_STRING_PATCHES: ReadonlyArray<readonly [string, string]> = [
   ['LD_LIBRARY_PATH', 'GRIDFORGE=NOLLP'],
   ['/etc/ld.so.cache', '/dev/null/ldcach'],
   ['/etc/ld.so.preload', '/dev/null/preload.'],
+  // The compiled-in system search directories (i386 multiarch glibc): each entry keeps its length
+  // (glibc stores a length table next to them) and names a directory that cannot exist or holds no
+  // libraries, so a library missing from the bundle is never taken from the host.
+  [
+    '/lib/i386-linux-gnu/\0/usr/lib/i386-linux-gnu/\0/lib/\0/usr/lib/\0',
+    '/dev/null/nohostlib/\0/dev/null/nohostlib/usr/\0/dev/\0/dev/null\0',
+  ],
 ];
 
 interface Header {

@@ -75,7 +75,7 @@ async function loaderStarts(loader: string): Promise<boolean> {
 export async function patchBundledLoader(loader: string, rpath: string): Promise<LoaderReport> {
   const buf = await readFile(loader);
   const strings: Record<string, number> = {};
-  for (const [from, to] of LOADER_STRING_PATCHES) strings[from] = replaceAllSameLength(buf, from, to);
+  for (const [from, to] of LOADER_STRING_PATCHES) strings[from.includes('\0') ? 'system search directories' : from] = replaceAllSameLength(buf, from, to);
   const inlinedCompares = patchInlinedLibraryPathCompare(buf, loader);
   if (!strings.LD_LIBRARY_PATH && !inlinedCompares) {
     throw new GridforgeError(`${loader}: neither the string LD_LIBRARY_PATH nor an inlined compare of it was found; is this glibc's ld.so?`);

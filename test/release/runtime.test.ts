@@ -106,6 +106,7 @@ describe('release java32', () => {
     for (const s of ['LD_LIBRARY_PATH', '/etc/ld.so.cache', '/etc/ld.so.preload']) expect(ld.includes(Buffer.from(s)), s).toBe(false);
     expect(ld.includes(Buffer.from('GRIDFORGE=NOLLP'))).toBe(true);
     expect(result.runtime.loader.inlinedCompares).toBeGreaterThan(0);
+    expect(result.runtime.loader.strings['system search directories']).toBeGreaterThan(0);
     const ldDyn = await execa('readelf', ['-d', interp]);
     if (result.runtime.loader.rpath) expect(ldDyn.stdout).toContain(`Library rpath: [${libDir}]`);
     else expect(result.runtime.loader.rpathNote).toMatch(/refuses a loader with DT_RPATH/);
@@ -153,6 +154,9 @@ describe('release java32', () => {
     const patchedDbg = await exec([join(libDir, 'ld-linux.so.2'), origJava, '-version'], { LD_LIBRARY_PATH: marker, LD_DEBUG: 'libs' });
     expect(patchedDbg.stderr).toMatch(/find library=libz\.so\.1/);
     expect(patchedDbg.stderr).not.toContain(marker);
+    // Nor the host's cache or system library directories.
+    expect(patchedDbg.stderr).toMatch(/search path=\/dev\/null\/nohostlib\/.*\(system search path\)/);
+    expect(patchedDbg.stderr).not.toMatch(/\/lib\/i386-linux-gnu|search cache=\/etc/);
     const origDbg = await exec([origLd, origJava, '-version'], { LD_LIBRARY_PATH: marker, LD_DEBUG: 'libs' });
     expect(origDbg.stderr).toContain(marker);
     expect(result.runtime.ldLibraryPathIgnored).toBe(true);
