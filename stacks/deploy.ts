@@ -8,7 +8,7 @@ import { containerCreateBody, networkCreateBody } from './container.ts';
 import { DockerApi, DockerApiError } from './docker-api.ts';
 import { checkHealth, serviceLogTail, waitHealthy, type HealthResult } from './health.ts';
 import { imageStream } from './image-source.ts';
-import { applyOverrides, computePlan, type Change, type Overrides, type Plan } from './plan.ts';
+import { applyOverrides, computePlan, formatPlan, type Change, type Overrides, type Plan } from './plan.ts';
 import { openSession, type Session } from './session.ts';
 import { deriveSettings, LABEL_MANAGED, type DeploySettings } from './settings.ts';
 import type { SiteSpec } from './spec.ts';
@@ -76,7 +76,8 @@ export async function deploySite(spec: SiteSpec, opts: DeployOptions = {}): Prom
       if (!ok) {
         throw new UsageError(`deploy of ${spec.site} needs confirmation (${plan.changes.length} change(s) planned)`, {
           where: spec.file,
-          hint: 'Review `gridforge site plan`, then run deploy with --yes (or from a terminal to be asked).',
+          hint: 'Review the plan below, then run deploy with --yes (or from a terminal to be asked).',
+          detail: formatPlan(plan).join('\n'),
         });
       }
     }
@@ -105,7 +106,8 @@ function result(plan: Plan, changed: boolean, health: HealthResult, ct: any, pre
     container: { name: st.container.name, id: ct?.Id ?? '', image: ct?.Config?.Image ?? st.container.image, imageId: ct?.Image ?? '', ip: st.container.ip, mac: st.container.mac },
     nofile: st.nofile,
     health,
-    previous: changed ? previous : null,
+    // What ran before, when this deploy replaced the container (for restoreSite / rollouts).
+    previous: changed && plan.changes.some((c) => c.kind === 'container' && c.action === 'replace') ? previous : null,
     apiVersion: s.api.apiVersion,
     durationMs: Date.now() - t0,
   };
@@ -325,7 +327,8 @@ export async function restoreSite(spec: SiteSpec, previous: PreviousState, opts:
   const copy = structuredClone(spec) as SiteSpec;
   if (previous.jalienVersion) copy.vobox.jalien = { version: previous.jalienVersion };
   else delete copy.vobox.jalien;
-  copy.vobox.image = previous.image && !previous.image.startsWith('sha256:') ? previous.image : previous.imageId;
+  // The image ID, not the tag: a tag may have moved on since (the ID is what actually ran).
+  copy.vobox.image = previous.imageId || previous.image;
   return deploySite(copy, { ...opts, yes: true });
 }
 

@@ -7,5 +7,6 @@ export { deriveSettings, type DeploySettings, type HostFacts } from './settings.
 export { planSite, deploySite, restoreSite, siteStatus, siteLogs, destroySite, probePrivileged } from './deploy.ts';
 export type { DeployOptions, DeployResult, PreviousState, SiteStatus, DestroyResult } from './deploy.ts';
 export type { Plan, Change, Overrides } from './plan.ts';
+export { formatPlan } from './plan.ts';
 export { preflight, type PreflightRow } from './preflight.ts';
 export { containerCreateBody, networkCreateBody } from './container.ts';

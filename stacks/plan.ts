@@ -220,6 +220,15 @@ export async function computePlan(s: Session, spec: SiteSpec, overrides: Overrid
   };
 }
 
+/** The plan as lines of text (what `site plan` prints, and what a refused deploy shows). */
+export function formatPlan(plan: Plan): string[] {
+  if (!plan.changes.length) return [`${plan.site} on ${plan.host}: no changes`];
+  return [
+    `${plan.site} on ${plan.host} (Docker API ${plan.apiVersion}): ${plan.changes.length} change(s)`,
+    ...plan.changes.map((c) => `  ${c.action.padEnd(7)} ${c.kind.padEnd(14)} ${c.target}: ${c.detail}`),
+  ];
+}
+
 export function describeContainer(st: DeploySettings): string {
   const c = st.container;
   return [

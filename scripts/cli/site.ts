@@ -4,15 +4,9 @@ import { createInterface } from 'node:readline/promises';
 import { action, withJson } from './command.ts';
 import { UsageError } from '../lib/errors.ts';
 import { formatTable, printJson, printLine, progress, warn } from '../lib/output.ts';
-import { SERVICES, deploySite, destroySite, loadSiteSpec, planSite, preflight, siteLogs, siteStatus, type Plan } from '../../stacks/index.ts';
+import { SERVICES, deploySite, destroySite, formatPlan, loadSiteSpec, planSite, preflight, siteLogs, siteStatus, type Plan } from '../../stacks/index.ts';
 
-function planLines(plan: Plan): string[] {
-  if (!plan.changes.length) return [`${plan.site} on ${plan.host}: no changes`];
-  return [
-    `${plan.site} on ${plan.host} (Docker API ${plan.apiVersion}): ${plan.changes.length} change(s)`,
-    ...plan.changes.map((c) => `  ${c.action.padEnd(7)} ${c.kind.padEnd(14)} ${c.target}: ${c.detail}`),
-  ];
-}
+const planLines = (plan: Plan): string[] => formatPlan(plan);
 
 async function askTty(plan: Plan): Promise<boolean> {
   if (!process.stdin.isTTY || !process.stderr.isTTY) return false;

@@ -124,6 +124,7 @@ describe('site deploy to a test host', () => {
     r = await cli(['site', 'deploy', siteFile]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/needs confirmation/);
+    expect(r.stderr).toMatch(/create\s+container\s+gfdt-vobox/); // the plan is shown
     expect(await snapshot(host)).toBe(before);
   });
 
@@ -300,14 +301,36 @@ describe('site deploy to a test host', () => {
     expect(await lanSees(`${lan.base}.51`)).toBe('02:42:0a:01:02:14');
   });
 
+  it('the optional host-side macvlan shim lets the host reach its VO-box', async () => {
+    const shim = { name: 'gfdtshim', ip: `${lan.base}.40` };
+    const withShim = () => {
+      const doc = siteDoc(lan, host, image, join(work, 'vol'), { ip: 51 }) as any;
+      doc.vobox.network.shim = shim;
+      return writeSite(siteFile, doc);
+    };
+    expect((await host.exec(`ping -c 1 -W 1 ${lan.base}.51`)).code).not.toBe(0); // macvlan: parent cannot reach its child
+    withShim();
+    const before = await inspect();
+    const d = await cli(['site', 'deploy', siteFile, '--yes', '--json']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(JSON.parse(d.stdout).changes.map((c: any) => c.kind)).toEqual(['shim']);
+    expect((await inspect()).Id).toBe(before.Id);
+    expect((await host.exec(`ping -c 1 -W 2 ${lan.base}.51`)).code).toBe(0);
+  });
+
   it('destroy removes what deploy created and keeps volume data', async () => {
-    site({ ip: 51 });
+    {
+      const doc = siteDoc(lan, host, image, join(work, 'vol'), { ip: 51 }) as any;
+      doc.vobox.network.shim = { name: 'gfdtshim', ip: `${lan.base}.40` };
+      writeSite(siteFile, doc);
+    }
     writeFileSync(join(work, 'vol', 'gfdt-vobox', 'home', 'keep-me'), 'x');
     const r = await cli(['site', 'destroy', siteFile, '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect((await host.exec('docker ps -aq')).stdout.trim()).toBe('');
     expect((await host.exec('docker network ls --format "{{.Name}}"')).stdout).not.toMatch(/gfdtnet/);
     expect((await host.exec('ls /etc/security/limits.d')).stdout.trim()).toBe('');
+    expect((await host.exec('ip link show gfdtshim')).code).not.toBe(0);
     expect((await cli(['site', 'status', siteFile, '--json'])).stdout).toMatch(/"exists": false/);
     expect(await lanSees(`${lan.base}.51`)).toBeNull();
     expect((await host.exec(`cat ${join(work, 'vol', 'gfdt-vobox', 'home', 'keep-me')}`)).stdout).toBe('x');
