@@ -33,6 +33,8 @@ export class CompressPool {
   private workers: Worker[] = [];
   private idle: Worker[] = [];
   private queue: Pending[] = [];
+  private head = 0;
+  private scheduled = false;
   private inflight = new Map<number, Pending[]>();
   private nextId = 1;
   private closed = false;
@@ -64,21 +66,31 @@ export class CompressPool {
     if (this.closed) return Promise.reject(new Error('compression pool is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ path, size, resolve, reject });
-      // Dispatch as soon as a batch is full; otherwise on the next tick (lets the scanner fill batches).
-      if (this.queue.length >= BATCH_FILES) this.pump();
-      else queueMicrotask(() => setImmediate(() => this.pump()));
+      // Dispatch as soon as a batch is full; otherwise once on the next turn (lets the caller fill batches).
+      if (this.queue.length - this.head >= BATCH_FILES) this.pump();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.pump();
+        });
+      }
     });
   }
 
   private pump(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
+    while (this.idle.length > 0 && this.head < this.queue.length) {
       const w = this.idle.pop()!;
       const batch: Pending[] = [];
       let bytes = 0;
-      while (this.queue.length > 0 && batch.length < BATCH_FILES && (batch.length === 0 || bytes + this.queue[0].size <= BATCH_BYTES)) {
-        const p = this.queue.shift()!;
+      while (this.head < this.queue.length && batch.length < BATCH_FILES && (batch.length === 0 || bytes + this.queue[this.head].size <= BATCH_BYTES)) {
+        const p = this.queue[this.head++];
         bytes += p.size;
         batch.push(p);
+      }
+      if (this.head === this.queue.length) {
+        this.queue = [];
+        this.head = 0;
       }
       const id = this.nextId++;
       this.inflight.set(id, batch);

@@ -247,8 +247,9 @@ export class Transaction {
     scanDir(src, top);
     // 2. hand files to the compression stage (unchanged ones come from the cache)
     for (const j of jobs) {
+      // Cache entries are written only after their objects are in place, and gc drops the cache, so a hit names an existing object.
       const cached = this.cache.get(j.key);
-      if (cached && this.store.has(cached)) {
+      if (cached) {
         j.entry.hash = cached;
         this.reused++;
         continue;

@@ -143,6 +143,11 @@ describe('repo commands', () => {
     expect(v.problems).toEqual([]);
     const co = await checkout(repo, path.join(dir, 'co-after-gc'), { tag: 'img-a' });
     expect(co.files).toBeGreaterThan(0);
+    // republishing the collected content stores its objects again (the incremental cache was dropped)
+    await publishTree(repo, src, 'scratch', { onProgress: () => {} });
+    expect(fs.existsSync(obj)).toBe(true);
+    expect((await verifyRepository(repo)).problems).toEqual([]);
+    await removePath(repo, 'scratch', { onProgress: () => {} });
   });
 });
 
