@@ -16,7 +16,7 @@ import { progress } from '../../scripts/lib/output.ts';
 import { countEntries } from '../layer/tree.ts';
 import { loadImageTree, type ImageTree, type ImageTreeOptions } from '../layer/image-tree.ts';
 import { flatConfig, SOURCE_LABEL } from './image-config.ts';
-import { layerTarChunks, layerTarSize } from './layer-tar.ts';
+import { layerTarChunks } from './layer-tar.ts';
 import { END_OF_ARCHIVE, hex, makeBlobs, member, memberHeader, padding, splitRef } from './outer-archive.ts';
 import { checkFreeSpace } from './free-space.ts';
 
@@ -98,13 +98,14 @@ async function runDocker(args: string[], input: Readable | Buffer, where: string
 export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResult> {
   return withTree(opts, async (tree) => {
     const tag = resolveTag(tree, opts, true)!;
-    const size = layerTarSize(tree.root);
-    const { entries } = countEntries(tree.root);
-    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(size / 1048576).toFixed(1)} MiB) into the engine as ${tag}`);
+    const { entries, bytes } = countEntries(tree.root);
+    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) into the engine as ${tag}`);
+    let size = 0;
+    const counted = function* (chunks: Generator<Buffer>) { for (const c of chunks) { size += c.length; yield c; } };
     const tmpTag = `gridforge-flatten-tmp:${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
     const hash = crypto.createHash('sha256');
     try {
-      await runDocker(['import', '-', tmpTag], Readable.from(layerTarChunks(tree.root, hash), { objectMode: false, highWaterMark: 1 << 20 }), tag);
+      await runDocker(['import', '-', tmpTag], Readable.from(counted(layerTarChunks(tree.root, hash)), { objectMode: false, highWaterMark: 1 << 20 }), tag);
       const diffId = `sha256:${hash.digest('hex')}`;
       const cfg = flatConfig(tree.src.config, tree.src.configDigest, tree.src.layers.length, diffId);
       const blobs = makeBlobs(cfg, diffId, size, tag, 'layer.tar');
@@ -133,20 +134,23 @@ function writeAll(fd: number, buf: Buffer, pos?: number): void {
 export async function flattenToArchive(opts: FlattenOptions & { output: string }): Promise<FlattenResult> {
   return withTree(opts, async (tree) => {
     const tag = resolveTag(tree, opts, false);
-    const size = layerTarSize(tree.root);
-    const { entries } = countEntries(tree.root);
-    checkFreeSpace(path.dirname(path.resolve(opts.output)), size, opts.output);
-    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(size / 1048576).toFixed(1)} MiB) to ${opts.output}`);
+    const { entries, bytes } = countEntries(tree.root);
+    checkFreeSpace(path.dirname(path.resolve(opts.output)), bytes + entries * 1024, opts.output);
+    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) to ${opts.output}`);
     const tmp = tempSibling(opts.output);
     const fd = fs.openSync(tmp, 'wx', 0o644);
     try {
       const hash = crypto.createHash('sha256');
+      // member header first with placeholder name and size, patched in place once both are known
       const placeholder = `blobs/sha256/${'0'.repeat(64)}`;
-      writeAll(fd, memberHeader(placeholder, size));
-      for (const chunk of layerTarChunks(tree.root, hash, { reuseBuffer: true })) writeAll(fd, chunk);
+      writeAll(fd, memberHeader(placeholder, 0));
+      let size = 0;
+      for (const chunk of layerTarChunks(tree.root, hash, { reuseBuffer: true })) { writeAll(fd, chunk); size += chunk.length; }
       writeAll(fd, padding(size));
       const diffId = `sha256:${hash.digest('hex')}`;
-      writeAll(fd, memberHeader(`blobs/sha256/${hex(diffId)}`, size), 0); // same length: patch in place
+      const real = memberHeader(`blobs/sha256/${hex(diffId)}`, size);
+      if (real.length !== 512) throw new GridforgeError('a flattened layer above 8 GiB cannot be written as a docker archive here', { where: opts.output, hint: 'Use --oci <dir> or load it into the engine instead.' });
+      writeAll(fd, real, 0); // one 512-byte block either way: patched in place
       const cfg = flatConfig(tree.src.config, tree.src.configDigest, tree.src.layers.length, diffId);
       const blobs = makeBlobs(cfg, diffId, size, tag, `blobs/sha256/${hex(diffId)}`);
       for (const m of [
@@ -185,13 +189,13 @@ export function replaceDir(tmp: string, output: string): void {
 export async function flattenToOci(opts: FlattenOptions & { output: string }): Promise<FlattenResult> {
   return withTree(opts, async (tree) => {
     const tag = resolveTag(tree, opts, false);
-    const size = layerTarSize(tree.root);
-    const { entries } = countEntries(tree.root);
-    checkFreeSpace(path.dirname(path.resolve(opts.output)), size, opts.output);
+    const { entries, bytes } = countEntries(tree.root);
+    checkFreeSpace(path.dirname(path.resolve(opts.output)), bytes + entries * 1024, opts.output);
+    let size = 0;
     if (fs.existsSync(opts.output) && !fs.existsSync(path.join(opts.output, 'oci-layout')) && fs.readdirSync(opts.output).length > 0) {
       throw new UsageError('output directory exists and is not an OCI layout', { where: opts.output, hint: 'Pass a new directory (or remove it first).' });
     }
-    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(size / 1048576).toFixed(1)} MiB) to OCI layout ${opts.output}`);
+    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) to OCI layout ${opts.output}`);
     const tmp = tempSibling(opts.output);
     const blobsDir = path.join(tmp, 'blobs', 'sha256');
     try {
@@ -200,7 +204,7 @@ export async function flattenToOci(opts: FlattenOptions & { output: string }): P
       const layerTmp = path.join(blobsDir, '.layer.tmp');
       const fd = fs.openSync(layerTmp, 'wx', 0o644);
       try {
-        for (const chunk of layerTarChunks(tree.root, hash, { reuseBuffer: true })) writeAll(fd, chunk);
+        for (const chunk of layerTarChunks(tree.root, hash, { reuseBuffer: true })) { writeAll(fd, chunk); size += chunk.length; }
         fs.fsyncSync(fd);
       } finally {
         fs.closeSync(fd);
