@@ -58,9 +58,15 @@ export async function preflight(spec: SiteSpec): Promise<{ host: string; rows: P
     const users = Object.values<any>(net?.Containers ?? {}).filter((e) => e.Name !== spec.vobox.name && e.Name !== `${spec.vobox.name}-previous`);
     const ipUser = users.find((e) => String(e.IPv4Address).split('/')[0] === spec.vobox.network.ip);
     const macUser = users.find((e) => String(e.MacAddress).toLowerCase() === spec.vobox.network.mac);
-    const neigh = await s.ssh.exec(`ip neigh show ${spec.vobox.network.ip} 2>/dev/null`);
-    if (ipUser) add('ip address', 'fail', `${spec.vobox.network.ip} is used by container ${ipUser.Name}`, 'Pick a free address in vobox.network.ip.');
-    else add('ip address', 'pass', `${spec.vobox.network.ip} in ${spec.vobox.network.subnet}, not the gateway, not used on this host's network${neigh.stdout.includes('lladdr') ? ` (neighbour entry: ${neigh.stdout.trim()})` : ''}`);
+    // Another machine on the LAN with this address? (the host cannot reach its own macvlan
+    // children, so an answer comes from someone else; our own VO-box is skipped)
+    const ours = users.length !== Object.keys(net?.Containers ?? {}).length;
+    const ip = spec.vobox.network.ip;
+    const lan = ours ? { stdout: 'skipped' } : await s.ssh.exec(`command -v ping >/dev/null || { echo noping; exit 0; }; ping -c 1 -W 1 ${ip} >/dev/null 2>&1 && echo answers; ip neigh show ${ip} 2>/dev/null | grep lladdr`);
+    if (ipUser) add('ip address', 'fail', `${ip} is used by container ${ipUser.Name}`, 'Pick a free address in vobox.network.ip.');
+    else if (lan.stdout.includes('answers'))
+      add('ip address', 'fail', `${ip} answers on the LAN (${lan.stdout.split('\n').find((l) => l.includes('lladdr'))?.trim() ?? 'another machine'})`, 'Pick a free address in vobox.network.ip (ask the site network admins).');
+    else add('ip address', 'pass', `${ip} in ${spec.vobox.network.subnet}, not the gateway, not used on this host's network${lan.stdout.includes('noping') ? ' (no ping on the host: LAN not probed)' : ours ? '' : ', no answer on the LAN'}`);
     if (macUser) add('mac address', 'fail', `${spec.vobox.network.mac} is used by container ${macUser.Name}`, 'Pick another vobox.network.mac.');
     else add('mac address', 'pass', `${spec.vobox.network.mac} valid unicast`);
     add('hostname', 'pass', `${spec.vobox.hostname} fully qualified`);

@@ -119,6 +119,12 @@ describe('site deploy to a test host', () => {
     r = await cli(['site', 'check', siteFile]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot reach root@10\.\d+\.\d+\.249:22/);
+    // An address another machine on the LAN answers to: preflight fails on it.
+    site({ ip: Number(client.address.split('.')[3]) });
+    r = await cli(['site', 'check', siteFile, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).rows.find((x: any) => x.check === 'ip address')).toMatchObject({ status: 'fail' });
+    expect(JSON.parse(r.stdout).rows.find((x: any) => x.check === 'ip address').detail).toMatch(/answers on the LAN/);
     // Not on a terminal and no --yes: plan shown, refused.
     site();
     r = await cli(['site', 'deploy', siteFile]);
