@@ -245,6 +245,7 @@ export class Transaction {
     };
     const top = newDir(name, { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeMs / 1000n) });
     scanDir(src, top);
+    const dir = this.dirAt(parent, true); // fails on a parent that is not a directory, before any object is written
     // 2. hand files to the compression stage (unchanged ones come from the cache)
     for (const j of jobs) {
       // Cache entries are written only after their objects are in place, and gc drops the cache, so a hit names an existing object.
@@ -265,7 +266,6 @@ export class Transaction {
       j.entry.pending.catch(() => undefined);
     }
     // 3. swap it in
-    const dir = this.dirAt(parent, true);
     if (!top.children!.has('.cvmfscatalog')) top.children!.set('.cvmfscatalog', this.markerEntry(top));
     top.nested = true;
     top.dirty = true;
