@@ -3,7 +3,7 @@
  * in the operator's local Docker engine (streamed with `docker save`), or a registry reference the
  * host pulls. Resolves the image ID up front so "already there" is a cheap comparison.
  */
-import { existsSync, createReadStream, statSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { list } from 'tar';
 import { execa } from 'execa';
 import { connect } from 'node:net';
@@ -20,10 +20,65 @@ export function isArchivePath(image: string): boolean {
   return image.startsWith('/') && /\.(tar|tar\.gz|tgz)$/.test(image);
 }
 
+/**
+ * manifest.json of a plain (uncompressed) tar, found by hopping from header to header without
+ * reading file data (docker save writes it last; a 1 GB archive costs a few thousand small reads).
+ * Returns undefined when the file is not a plain tar (compressed), null when there is no manifest.
+ */
+export function scanPlainTar(path: string, wanted = 'manifest.json'): string | null | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const hdr = Buffer.alloc(512);
+    let off = 0;
+    let paxSize: number | null = null;
+    let paxPath: string | null = null;
+    while (off + 512 <= size) {
+      if (readSync(fd, hdr, 0, 512, off) !== 512) return undefined;
+      if (hdr.every((b) => b === 0)) return null;
+      if (hdr.toString('latin1', 257, 262) !== 'ustar') return undefined;
+      const sizeField = hdr.subarray(124, 136);
+      let len = 0;
+      if (sizeField[0] & 0x80) for (let i = 4; i < 12; i++) len = len * 256 + sizeField[i];
+      else len = parseInt(sizeField.toString('latin1').replace(/\0.*$/, '').trim() || '0', 8);
+      if (paxSize !== null) len = paxSize;
+      const type = String.fromCharCode(hdr[156] || 48);
+      const prefix = hdr.toString('utf8', 345, 500).replace(/\0.*$/s, '');
+      const name = paxPath ?? (prefix ? `${prefix}/` : '') + hdr.toString('utf8', 0, 100).replace(/\0.*$/s, '');
+      paxSize = null;
+      paxPath = null;
+      if (type === 'x') {
+        const body = Buffer.alloc(len);
+        readSync(fd, body, 0, len, off + 512);
+        for (const rec of body.toString('utf8').split('\n')) {
+          const m = /^\d+ (path|size)=(.*)$/.exec(rec);
+          if (m?.[1] === 'path') paxPath = m[2];
+          if (m?.[1] === 'size') paxSize = Number(m[2]);
+        }
+      } else if (type === 'L') {
+        // GNU long name for the next entry
+        const body = Buffer.alloc(len);
+        readSync(fd, body, 0, len, off + 512);
+        paxPath = body.toString('utf8').replace(/\0.*$/s, '');
+      } else if ((type === '0' || type === '\0') && name.replace(/^\.\//, '') === wanted) {
+        const body = Buffer.alloc(len);
+        readSync(fd, body, 0, len, off + 512);
+        return body.toString('utf8');
+      }
+      off += 512 + Math.ceil(len / 512) * 512;
+    }
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Image ID (sha256:<config digest>) and tags from a docker-save archive's manifest.json. */
 export async function archiveImageInfo(path: string): Promise<{ id: string; repoTags: string[] }> {
   let manifest: string | null = null;
-  await list({
+  const plain = scanPlainTar(path);
+  if (typeof plain === 'string') manifest = plain;
+  else if (plain === undefined) await list({
     file: path,
     onReadEntry: (entry) => {
       if (entry.path === 'manifest.json' || entry.path === './manifest.json') {

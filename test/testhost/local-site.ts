@@ -9,7 +9,7 @@
  *   node --import tsx test/testhost/local-site.ts down [--prefix gfdemo]
  *       removes everything (processes, namespaces, bridge, iptables rule, files)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { dump } from 'js-yaml';
 import { execa } from 'execa';
@@ -25,6 +25,7 @@ async function main(): Promise<number> {
   const prefix = opt('prefix', 'gfdemo');
   if (cmd === 'down') {
     await cleanupStale(prefix);
+    rmSync(resolve(opt('out', `/tmp/gridforge-testhost/${prefix}-site.yaml`)), { force: true });
     return 0;
   }
   if (cmd === 'ping') {
