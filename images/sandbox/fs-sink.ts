@@ -28,7 +28,6 @@ export class FsSink implements SandboxSink {
   private readonly dirs: { p: string; meta: SinkMeta }[] = [];
   private readonly reader = new BlobReader();
   private readonly buf = Buffer.allocUnsafe(CHUNK);
-  private fifos: { p: string; meta: SinkMeta }[] = [];
 
   constructor(readonly output: string) {
     this.tmp = path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.gridforge-tmp-${process.pid}-${Date.now()}`);
@@ -81,20 +80,16 @@ export class FsSink implements SandboxSink {
   }
 
   fifo(p: string, meta: SinkMeta): void {
-    this.fifos.push({ p, meta });
+    // Node has no mkfifo(2); FIFOs are rare in images, one mkfifo(1) each (a later hardlink may need it)
+    const a = this.abs(p);
+    execFileSync('mkfifo', ['-m', '600', '--', a]);
+    if (this.asRoot) fs.lchownSync(a, meta.uid, meta.gid);
+    fs.chmodSync(a, fixFileMode(meta.mode));
+    fs.utimesSync(a, meta.mtime, meta.mtime);
   }
 
   async finish(): Promise<void> {
     this.reader.close();
-    if (this.fifos.length) {
-      for (let i = 0; i < this.fifos.length; i += 500) execFileSync('mkfifo', ['--', ...this.fifos.slice(i, i + 500).map((f) => this.abs(f.p))]);
-      for (const { p, meta } of this.fifos) {
-        const a = this.abs(p);
-        if (this.asRoot) fs.lchownSync(a, meta.uid, meta.gid);
-        fs.chmodSync(a, fixFileMode(meta.mode));
-        fs.utimesSync(a, meta.mtime, meta.mtime);
-      }
-    }
     // directories last, deepest first: chown, chmod, then mtime
     for (let i = this.dirs.length - 1; i >= 0; i--) {
       const { p, meta } = this.dirs[i];

@@ -102,7 +102,7 @@ describe('sandbox into a CernVM-FS repository transaction', () => {
       { path: 'etc/', type: 'dir' }, { path: 'etc/localtime', type: 'symlink', link: '/usr/share/zoneinfo/UTC' },
       { path: 'lib/', type: 'dir' }, { path: 'lib/a.so', data: 'A'.repeat(100_000) }, { path: 'lib/b.so', type: 'hardlink', link: 'lib/a.so' },
       { path: 'opt/', type: 'dir' }, { path: 'opt/a-copy.so', type: 'hardlink', link: 'lib/a.so' },
-      { path: 'fifo', type: 'fifo' },
+      { path: 'fifo', type: 'fifo' }, { path: 'fifo-link', type: 'hardlink', link: 'fifo' },
     ]),
     layerTar([{ path: 'bin/.wh.su' }, { path: 'data/', type: 'dir', mode: 0o750, uid: 1000, gid: 1000 }, { path: 'data/ünï', data: 'x' }]),
   ];
@@ -147,6 +147,9 @@ describe('sandbox into a CernVM-FS repository transaction', () => {
     expect(got.get('opt/a-copy.so')?.hash).toBe(got.get('lib/a.so')?.hash);
     expect((await reader.stat(`${base}/lib/b.so`))?.hardlinkGroup).toBeTruthy();
     expect(got.has('cvmfs') && got.has('workdir') && got.has('.singularity.d/runscript')).toBe(true);
+    // the directory sandbox keeps FIFOs and their hardlinks
+    expect(expected.get('fifo-link')?.type).toBe('fifo');
+    expect(fs.lstatSync(path.join(dirOut, 'fifo-link')).ino).toBe(fs.lstatSync(path.join(dirOut, 'fifo')).ino);
 
     // a refused image changes nothing: same revision as before
     const trunk = async () => (await (await openRepository(repo)).tags()).find((t) => t.name === 'trunk')?.revision;
