@@ -23,6 +23,7 @@ export function cleanRepoPath(p: string): string {
 export class RepositorySink implements SandboxSink {
   private done = false;
   fifosSkipped = 0;
+  private readonly skipped = new Set<string>();
   constructor(private readonly tx: Transaction, private readonly base: string) {}
   private p(p: string): string {
     return p === '' ? this.base : `${this.base}/${p}`;
@@ -41,11 +42,13 @@ export class RepositorySink implements SandboxSink {
     await this.tx.symlink(this.p(p), target, { uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
   }
   async hardlink(p: string, target: string, c: FileContent, meta: SinkMeta): Promise<void> {
+    if (this.skipped.has(target)) { this.fifosSkipped++; return; }
     if (path.posix.dirname(p) === path.posix.dirname(target)) await this.tx.hardlink(this.p(p), this.p(target));
     else await this.file(p, c, meta);
   }
-  async fifo(): Promise<void> {
+  async fifo(p: string): Promise<void> {
     this.fifosSkipped++; // a FIFO in a read-only network filesystem serves no purpose
+    this.skipped.add(p);
   }
   async finish(): Promise<void> {
     this.done = true;
