@@ -3,6 +3,7 @@
  * container when health fails. Every step is idempotent (it compares desired and actual first), so a
  * dropped connection is repaired by running deploy again.
  */
+import { PassThrough } from 'node:stream';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
 import { containerCreateBody, networkCreateBody } from './container.ts';
 import { DockerApi, DockerApiError } from './docker-api.ts';
@@ -208,7 +209,19 @@ async function ensureImage(s: Session, plan: Plan, log: (m: string) => void): Pr
   if (change) {
     log(`streaming ${src.kind === 'archive' ? src.path : src.ref} to ${s.ssh.label} (docker load)`);
     const { stream, done } = imageStream(src);
-    const r = await s.docker.raw('POST', `/v${s.docker.apiVersion}/images/load?quiet=1`, stream);
+    // Progress every few seconds while the image streams (hundreds of MiB over SSH).
+    let sent = 0;
+    const t0 = Date.now();
+    const counter = new PassThrough();
+    counter.on('data', (d: Buffer) => (sent += d.length));
+    const tick = setInterval(() => log(`  streamed ${(sent / 1048576).toFixed(0)} MiB (${((sent / 1048576) / ((Date.now() - t0) / 1000)).toFixed(1)} MiB/s)`), 5000);
+    let r;
+    try {
+      r = await s.docker.raw('POST', `/v${s.docker.apiVersion}/images/load?quiet=1`, stream.pipe(counter));
+    } finally {
+      clearInterval(tick);
+    }
+    log(`  loaded ${(sent / 1048576).toFixed(0)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     await done;
     const err = r.status >= 400 ? r.body.toString() : DockerApi.progressErrors(r.body);
     if (err) throw new GridforgeError(`docker load on ${s.ssh.label} failed: ${err.trim()}`, { where: s.ssh.label });

@@ -66,7 +66,8 @@ export async function readHostState(s: Session, paths: { limits: string; cvmfsLo
     sec('kernel', 'uname -r'),
     sec('dockerd_pid', 'p=$(cat /var/run/docker.pid 2>/dev/null || pidof dockerd 2>/dev/null | cut -d" " -f1); echo $p'),
     sec('dockerd_nofile', 'p=$(cat /var/run/docker.pid 2>/dev/null || pidof dockerd 2>/dev/null | cut -d" " -f1); [ -n "$p" ] && awk \'/Max open files/{print $5}\' /proc/$p/limits'),
-    sec('containerd_nofile', 'p=$(pidof containerd 2>/dev/null | cut -d" " -f1); [ -n "$p" ] && awk \'/Max open files/{print $5}\' /proc/$p/limits'),
+    // containerd: dockerd's own (managed) child first, else the system one.
+    sec('containerd_nofile', 'd=$(cat /var/run/docker.pid 2>/dev/null || pidof dockerd 2>/dev/null | cut -d" " -f1); p=$( [ -n "$d" ] && pgrep -P "$d" -x containerd | head -1); [ -n "$p" ] || p=$(pidof containerd 2>/dev/null | cut -d" " -f1); [ -n "$p" ] && awk \'/Max open files/{print $5}\' /proc/$p/limits'),
     sec('nr_open', 'cat /proc/sys/fs/nr_open'),
     sec('file_max', 'cat /proc/sys/fs/file-max'),
     sec('systemd', '[ -d /run/systemd/system ] && echo 1 || echo 0'),
