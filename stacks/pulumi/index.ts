@@ -1,5 +1,5 @@
 /**
- * Pulumi program entry (Pulumi.yaml at the repo root: `main: stacks/pulumi/`).
+ * Pulumi program entry (Pulumi.yaml at the repo root: `main: stacks/pulumi/index.ts`, nodeargs `--import tsx`).
  * Stack config:
  *   gridforge:siteFile   path of the site file (required)
  *   gridforge:nofileMax  the host's achievable nofile (optional; the SSH engine measures it, Pulumi cannot)
