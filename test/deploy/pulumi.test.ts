@@ -5,6 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as pulumi from '@pulumi/pulumi';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dump } from 'js-yaml';
 import { parseSiteSpec, type SiteSpec } from '../../stacks/spec.ts';
 import { deriveSettings } from '../../stacks/settings.ts';
 import { containerCreateBody, networkCreateBody } from '../../stacks/container.ts';
@@ -128,6 +132,28 @@ describe('Pulumi program (mocks)', () => {
     expect(cmd.triggers).toContain(st.settingsHash);
     expect(cmd.create).toContain(JSON.stringify(JSON.stringify(st.host.daemonJson)));
     expect(cmd.create).toContain(st.host.limitsFile.path);
+  });
+});
+
+describe('Pulumi program entry (stack config)', () => {
+  it('loads the site file named by gridforge:siteFile and exports the VO-box address', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gfdp-'));
+    try {
+      writeFileSync(join(dir, 'id'), 'dummy key for mocks\n');
+      const site = { ...doc, host: { ...doc.host, identityFile: './id' } };
+      writeFileSync(join(dir, 'pl.yaml'), dump(site));
+      pulumi.runtime.setAllConfig({ 'gridforge:siteFile': join(dir, 'pl.yaml'), 'gridforge:nofileMax': '20000' });
+      const before = captured.length;
+      const mod = await import('../../stacks/pulumi/index.ts');
+      await settle();
+      expect(mod.ip).toBe('10.1.2.20');
+      expect(mod.mac).toBe('02:42:0a:01:02:14');
+      expect(mod.settingsHash).toBe(deriveSettings(parseSiteSpec(site, 'pl.yaml'), { nofileMax: 20000 }).settingsHash);
+      const c = captured.slice(before).find((x) => x.type === 'docker:index/container:Container');
+      expect(c?.inputs.ulimits).toEqual([{ name: 'nofile', soft: 20000, hard: 20000 }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
