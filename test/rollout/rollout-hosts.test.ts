@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildImages, ceVersion, createFleet, IMG_BROKEN, IMG_V1, IMG_V2, inspectVobox, JALIEN_NEW, JALIEN_OLD, removeImages, type Fleet, type FleetSite } from './fleet-fixture.ts';
@@ -192,6 +192,8 @@ describe('rollout over real test hosts', () => {
       }
     }
 
+    // Keep the report of this real rollout when asked (the README's screenshot is made from it).
+    if (process.env.GRIDFORGE_ROLLOUT_KEEP_HTML) copyFileSync(html, process.env.GRIDFORGE_ROLLOUT_KEEP_HTML);
     const dom = await dumpDom(html);
     expect(sectionText(dom, 'rollout-status')).toBe('failed');
     expect(sectionText(dom, 'summary')).toMatch(/^11 on the new version 1 failed 0 unreachable 0 skipped \/ pending 12 sites$/);
