@@ -21,7 +21,14 @@ export async function inspectImageId(ref: string): Promise<string | undefined> {
 export async function openEngineImage(ref: string, opts: { tmpDir?: string } = {}): Promise<ImageSource> {
   const id = await inspectImageId(ref);
   if (!id) throw new UsageError(`no image ${ref} in the local engine`, { where: ref, hint: 'Build or load it first (docker image ls), or pass a docker-save archive / OCI layout directory.' });
-  const spoolDir = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'gridforge-save-'));
+  const tmpRoot = opts.tmpDir ?? os.tmpdir();
+  const sizeOut = await execa('docker', ['image', 'inspect', '--format', '{{.Size}}', ref], { reject: false });
+  const imageSize = Number(sizeOut.stdout.trim()) || 0;
+  const st = fs.statfsSync(tmpRoot);
+  if (imageSize + (512 << 20) > st.bavail * st.bsize) {
+    throw new UsageError(`spooling docker save of ${ref} needs about ${(imageSize / 1048576).toFixed(0)} MiB in ${tmpRoot}, only ${((st.bavail * st.bsize) / 1048576).toFixed(0)} MiB free`, { where: ref, hint: 'Free disk space or pass --tmp-dir on a larger filesystem.' });
+  }
+  const spoolDir = fs.mkdtempSync(path.join(tmpRoot, 'gridforge-save-'));
   const spool = path.join(spoolDir, 'save.tar');
   try {
     const child = spawn('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });

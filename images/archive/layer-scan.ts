@@ -74,6 +74,8 @@ function verify(blob: LayerBlob, digest: string, complete: boolean, error: Error
 }
 
 const CHUNK = 1 << 20;
+const SPACE_CHECK_EVERY = 256 << 20;
+const SPACE_MARGIN = 512 << 20;
 
 export async function scanLayer(blob: LayerBlob & { prescan?: Prescan }, spoolDir: string, index: number): Promise<ScannedLayer> {
   if (blob.prescan) {
@@ -106,14 +108,24 @@ export async function scanLayer(blob: LayerBlob & { prescan?: Prescan }, spoolDi
   const scan = new LayerStreamScan(dataFile, 0);
   const out = fs.openSync(dataFile, 'w');
   const { stream, done } = decompressRange(blob.file, blob.offset, blob.size, compression);
+  done.catch(() => { /* awaited below; an early exit from the loop must not leave it unhandled */ });
   try {
+    let sinceCheck = 0;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       scan.push(chunk);
       let w = 0;
       while (w < chunk.length) w += fs.writeSync(out, chunk, w, chunk.length - w);
+      sinceCheck += chunk.length;
+      if (sinceCheck > SPACE_CHECK_EVERY) {
+        // bound decompressed output by free disk, not by a compression ratio
+        sinceCheck = 0;
+        const st = fs.statfsSync(spoolDir);
+        if (st.bavail * st.bsize < SPACE_MARGIN) throw new UsageError(`decompressed layer (${scan.total} bytes so far) would exhaust free disk in ${spoolDir}`, { where: blob.label, hint: 'Free disk space or pass --tmp-dir on a larger filesystem; a layer this large may be a decompression bomb.' });
+      }
     }
     await done;
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError(`cannot read: ${(e as Error).message}`, { where: blob.label, hint: 'The layer is corrupted or not a tar archive; re-export the image.' });
   } finally {
     fs.closeSync(out);
