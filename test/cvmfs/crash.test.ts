@@ -12,7 +12,7 @@ import { abortTransaction, initRepository, openRepository, publishTree, verifyRe
 import { ROOT, rmrf, tmpDir } from './helpers.ts';
 
 const RUNS = 24;
-const STEP_DELAY = 60;
+const STEP_DELAY = 200; // ms per commit step: leaves >= 600 ms between a pre-commit stage line and the commit point, even on a loaded machine
 const TARGETS = ['publish:', 'stage: catalogs', 'catalog:', 'stage: whitelist', 'stage: manifest', 'stage: reflog'];
 let dir: string;
 let repo: string;
@@ -61,7 +61,7 @@ it(`survives ${RUNS} publishers killed at random points (objects, catalogs, mani
   for (let i = 1; i <= RUNS; i++) {
     const next = makeSource(i);
     const target = TARGETS[i % TARGETS.length];
-    const delay = Math.floor(Math.random() * (STEP_DELAY + 30));
+    const delay = Math.floor(Math.random() * (STEP_DELAY + 20));
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/cvmfs/crash-child.ts'), repo, path.join(dir, `src-${i}`), 'img'], {
       cwd: ROOT,
       env: { ...process.env, GRIDFORGE_TXN_STEP_DELAY_MS: String(STEP_DELAY) },
