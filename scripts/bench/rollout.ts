@@ -8,8 +8,8 @@
  *   - peak RSS of this process while the rollouts run (orchestration + SSH engine), next to the
  *     peak of the small baseline run: memory follows the concurrency, not the inventory size.
  *
- * The VO-boxes are LIGHTWEIGHT stand-ins (a Debian base with `sleep` as PID 1 and a
- * `supervisorctl` that reports the enabled services RUNNING): 200 full VO-boxes (supervisord,
+ * The VO-boxes are LIGHTWEIGHT stand-ins (a Debian base with a shell that sleeps and stops on
+ * SIGTERM as PID 1, and a `supervisorctl` that reports the enabled services RUNNING): 200 full VO-boxes (supervisord,
  * cron, rsyslog, CE each) do not fit next to the other engineers' work on this 2-core machine.
  * Everything else is real: SSH to each host, the Docker API on its dockerd, the MACVLAN network,
  * one container per site with its own IP and MAC, image load per host, health over docker exec.
@@ -70,7 +70,7 @@ for s in $(echo "\${GRIDFORGE_SERVICES:-cron,rsyslog,sshd}" | tr , ' '); do echo
   const dir = mkdtempSync(join(tmpdir(), 'gfrb-img-'));
   try {
     writeFileSync(join(dir, 'supervisorctl'), supervisorctl, { mode: 0o755 });
-    writeFileSync(join(dir, 'Dockerfile'), `FROM gridforge/base:debian-bookworm\nCOPY supervisorctl /usr/local/bin/supervisorctl\nENTRYPOINT ["sleep", "infinity"]\nLABEL org.opencontainers.image.version=1\n`);
+    writeFileSync(join(dir, 'Dockerfile'), `FROM gridforge/base:debian-bookworm\nCOPY supervisorctl /usr/local/bin/supervisorctl\nENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM INT; sleep infinity & wait"]\nLABEL org.opencontainers.image.version=1\n`);
     await execa('docker', ['build', '-q', '-t', V1, dir]);
     await execa('docker', ['build', '-q', '-t', V2, '-'], { input: `FROM ${V1}\nLABEL org.opencontainers.image.version=2\n` });
   } finally {
@@ -112,6 +112,8 @@ interface RunStats {
   medianMs: number;
   peakRss: number;
   ok: number;
+  /** RSS when each wave started (MiB). */
+  waveRss: number[];
 }
 
 async function run(label: string, sitesDir: string, image: string, o: { concurrency: number; perHost: number; only?: string[] }, recordDir: string): Promise<RunStats> {
@@ -121,10 +123,18 @@ async function run(label: string, sitesDir: string, image: string, o: { concurre
   rss.start();
   const t0 = Date.now();
   let record: RolloutRecord;
+  const waveRss: number[] = [];
   try {
     ({ record } = await startRollout(
       { inventory: sitesDir, target: { image }, options: { canary: 0, concurrency: o.concurrency, perHost: o.perHost, maxFailures: 1000, only: o.only ?? [], statusTimeoutMs: 60_000, healthTimeoutMs: 120_000, siteTimeoutMs: 600_000 }, driver, recordDir },
-      { onProgress: (l) => (l.startsWith('wave') ? process.stderr.write(`  [${label}] ${l.slice(0, 100)}\n`) : undefined), pollMs: 500 },
+      {
+        onProgress: (l) => {
+          if (!l.startsWith('wave')) return;
+          waveRss.push(process.memoryUsage().rss / 1048576);
+          process.stderr.write(`  [${label}] ${l.slice(0, 90)} (rss ${waveRss[waveRss.length - 1].toFixed(0)} MiB)\n`);
+        },
+        pollMs: 500,
+      },
     ));
   } finally {
     await driver.close?.();
@@ -135,7 +145,7 @@ async function run(label: string, sitesDir: string, image: string, o: { concurre
   const ok = record.sites.filter((s) => s.state === 'done' || s.state === 'unchanged').length;
   const failed = record.sites.filter((s) => s.state !== 'done' && s.state !== 'unchanged');
   if (failed.length) process.stderr.write(`  [${label}] ${failed.length} site(s) not done, e.g. ${failed[0].site}: ${failed[0].state} ${failed[0].error ?? ''}\n`);
-  return { label, sites: record.sites.length, concurrency: o.concurrency, perHost: o.perHost, wallMs, sumMs: times.reduce((a, b) => a + b, 0), medianMs: median(times), peakRss, ok };
+  return { label, sites: record.sites.length, concurrency: o.concurrency, perHost: o.perHost, wallMs, sumMs: times.reduce((a, b) => a + b, 0), medianMs: median(times), peakRss, ok, waveRss };
 }
 
 async function main(): Promise<void> {
@@ -175,6 +185,11 @@ async function main(): Promise<void> {
       `\nfull rollout vs one-at-a-time: wall ${sec(full.wallMs)} vs ${sec(seqEstimate)} estimated from the baseline median (${(seqEstimate / full.wallMs).toFixed(2)}x); ` +
         `peak RSS ${mib(full.peakRss)} for ${full.sites} sites vs ${mib(base.peakRss)} for ${base.sites} (ratio ${(full.peakRss / base.peakRss).toFixed(2)})\n`,
     );
+    const w = full.waveRss;
+    if (w.length >= 4) {
+      const q = Math.floor(w.length / 4);
+      process.stdout.write(`RSS at wave starts of the full rollout (${w.length} waves): first quarter median ${median(w.slice(0, q)).toFixed(0)} MiB, last quarter median ${median(w.slice(-q)).toFixed(0)} MiB\n`);
+    }
     process.stdout.write(`VO-boxes: lightweight stand-ins (sleep + fake supervisorctl), real SSH/Docker API/MACVLAN per site; machine shared, timings noisy.\n`);
   } finally {
     await lan.destroy().catch((e) => process.stderr.write(`cleanup: ${e}\n`));
