@@ -341,4 +341,19 @@ describe('site deploy to a test host', () => {
     expect(await lanSees(`${lan.base}.51`)).toBeNull();
     expect((await host.exec(`cat ${join(work, 'vol', 'gfdt-vobox', 'home', 'keep-me')}`)).stdout).toBe('x');
   });
+
+  it('an address held by another container on the host is refused before anything changes', async () => {
+    site({ ip: 51 });
+    if ((await host.exec(`docker image inspect ${image}`)).code !== 0) {
+      await execa('sh', ['-c', `docker save ${image} | ssh -i ${host.identityFile} -o UserKnownHostsFile=${host.knownHosts} -o BatchMode=yes root@${host.address} docker load -q`]);
+    }
+    await host.exec(`docker network create -d macvlan --subnet ${lan.subnet} --gateway ${lan.gateway} -o parent=eth0 gfdtnet`);
+    const run = await host.exec(`docker run -d --name squatter --network gfdtnet --ip ${lan.base}.51 --entrypoint sleep ${image} 600`);
+    expect(run.code, run.stderr).toBe(0);
+    const before = await snapshot(host);
+    const r = await cli(['site', 'deploy', siteFile, '--yes']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/vobox\.network\.ip: ip 10\.\d+\.\d+\.51 is already used .* by container squatter/);
+    expect(await snapshot(host)).toBe(before);
+  });
 });

@@ -80,9 +80,9 @@ export function writeSite(file: string, doc: unknown): string {
 /** What a bad-input run must not change on the host. */
 export async function snapshot(h: TestHost): Promise<string> {
   const r = await h.exec(
-    'curl -s --unix-socket /run/docker.sock "http://d/containers/json?all=1" | tr "," "\\n" | grep -E "\\"(Id|State)\\"" ; ' +
-      'curl -s --unix-socket /run/docker.sock http://d/networks | tr "," "\\n" | grep "\\"Id\\""; ' +
-      'cat /etc/docker/daemon.json; ls -l /etc/security/limits.d; cat /etc/security/limits.d/* 2>/dev/null',
+    "docker ps -a --no-trunc --format '{{.ID}} {{.Names}} {{.State}} {{.Image}}' | sort; " +
+      "docker network ls --no-trunc --format '{{.ID}} {{.Name}} {{.Driver}}' | sort; " +
+      'docker images -q --no-trunc | sort; cat /etc/docker/daemon.json; ls -l /etc/security/limits.d; cat /etc/security/limits.d/* 2>/dev/null',
   );
   return r.stdout;
 }
