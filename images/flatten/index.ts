@@ -101,7 +101,17 @@ export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResu
     const { entries, bytes } = countEntries(tree.root);
     if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) into the engine as ${tag}`);
     let size = 0;
-    const counted = function* (chunks: Generator<Buffer>) { for (const c of chunks) { size += c.length; yield c; } };
+    let reported = 0;
+    const counted = function* (chunks: Generator<Buffer>) {
+      for (const c of chunks) {
+        size += c.length;
+        if (!opts.quiet && size - reported >= 256 << 20) {
+          reported = size;
+          progress(`  ${(size / 1048576).toFixed(0)} MiB streamed into docker import`);
+        }
+        yield c;
+      }
+    };
     const tmpTag = `gridforge-flatten-tmp:${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
     const hash = crypto.createHash('sha256');
     try {
