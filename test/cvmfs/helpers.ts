@@ -6,7 +6,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
-export const FIXTURE = '/work/shared/fixtures/cvmfs-reference';
+/** The cvmfs_server reference repository in `shared/` beside the checkout (CI clones main next to it). */
+export const FIXTURE = process.env.GRIDFORGE_SHARED_DIR
+  ? path.join(process.env.GRIDFORGE_SHARED_DIR, 'fixtures/cvmfs-reference')
+  : path.resolve(ROOT, '../shared/fixtures/cvmfs-reference');
 export const FIXTURE_REPO = path.join(FIXTURE, 'repo');
 export const FIXTURE_PUB = path.join(FIXTURE, 'ref.example.org.pub');
 export const CLI = path.join(ROOT, 'scripts/bin/gridforge.mjs');
