@@ -45,9 +45,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm dependencies (better-sqlite3 builds from source when no prebuilt binary can be fetched).
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci" >&2
-  npm ci --no-audit --no-fund 2>&1 | grep -v 'Unknown user config' >&2 || { echo "setup: npm ci failed" >&2; exit 1; }
+# `npm install`, not `npm ci`: the lock file holds only this platform's optional packages (rollup's
+# per-platform binaries), which `npm ci` refuses as out of sync; `npm install` keeps the locked versions.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+   || ! node -e "require('better-sqlite3')" >/dev/null 2>&1; then
+  echo "setup: npm install (locked versions)" >&2
+  npm install --no-audit --no-fund >/tmp/gridforge-npm-install.log 2>&1 || {
+    tail -30 /tmp/gridforge-npm-install.log >&2; echo "setup: npm install failed (log above)" >&2; exit 1; }
 fi
 
 bash scripts/lib/ensure-docker.sh
