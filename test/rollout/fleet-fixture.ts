@@ -10,7 +10,7 @@
  * loads and reports versions, and fails loudly for a version that is not published at that site.
  */
 import { execa } from 'execa';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../testhost/index.ts';
 
@@ -113,7 +113,62 @@ vobox:
 `;
 }
 
-/** Create the LAN, `hostCount` hosts with `perHost` VO-box site files each, and one unreachable site. */
+const OWNER = `/tmp/gridforge-testhost/${PREFIX}.owner`;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * One fleet per machine at a time: a second run of this suite (another engineer, the full suite)
+ * waits for the first instead of wiping its hosts with cleanupStale. A dead owner's claim is stale.
+ */
+export async function claimPrefix(): Promise<void> {
+  mkdirSync('/tmp/gridforge-testhost', { recursive: true });
+  const deadline = Date.now() + 20 * 60_000;
+  for (;;) {
+    try {
+      const fd = openSync(OWNER, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let pid = 0;
+      try {
+        pid = Number(readFileSync(OWNER, 'utf8'));
+      } catch {
+        /* raced */
+      }
+      if (!pid || !alive(pid) || pid === process.pid) {
+        try {
+          unlinkSync(OWNER);
+        } catch {
+          /* raced */
+        }
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`test prefix ${PREFIX} is held by pid ${pid} for 20 minutes`);
+      process.stderr.write(`rollout fleet: waiting for pid ${pid} (another run of this suite) to release ${PREFIX}\n`);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
+}
+
+export function releasePrefix(): void {
+  try {
+    if (Number(readFileSync(OWNER, 'utf8')) === process.pid) unlinkSync(OWNER);
+  } catch {
+    /* gone */
+  }
+}
+
+/** Create the LAN (call claimPrefix() first), `hostCount` hosts with `perHost` VO-box site files each, and one unreachable site. */
 export async function createFleet(root: string, hostCount: number, perHost: number): Promise<Fleet> {
   await cleanupStale(PREFIX).catch(() => {});
   const lan = await createLan(PREFIX);

@@ -8,14 +8,15 @@
  *     on; the CLI is SIGKILLed mid-wave and `rollout resume` finishes with no site deployed twice;
  *  3. a JAliEn version one site's CVMFS does not have: that site's CE fails, it is rolled back
  *     to its previous version, the others report the new version; HTML report in chromium;
- *  4. fleet status over all sites, including the unreachable one.
+ *  4. `rollout abort --rollback` returns the changed sites to their previous JAliEn version;
+ *  5. fleet status over all sites, including the unreachable one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildImages, ceVersion, createFleet, IMG_BROKEN, IMG_V1, IMG_V2, inspectVobox, JALIEN_NEW, JALIEN_OLD, removeImages, type Fleet, type FleetSite } from './fleet-fixture.ts';
+import { buildImages, ceVersion, claimPrefix, createFleet, releasePrefix, IMG_BROKEN, IMG_V1, IMG_V2, inspectVobox, JALIEN_NEW, JALIEN_OLD, removeImages, type Fleet, type FleetSite } from './fleet-fixture.ts';
 import { dumpDom, sectionText } from './chromium.ts';
 import type { RolloutRecord } from '../../stacks/rollout/types.ts';
 
@@ -39,6 +40,7 @@ function readRecord(path: string): RolloutRecord {
 
 beforeAll(async () => {
   const t0 = Date.now();
+  await claimPrefix(); // a concurrent run of this suite waits instead of wiping our hosts
   await buildImages(REPO);
   fleet = await createFleet(root, 6, 2);
   real = fleet.sites.filter((s) => s.host);
@@ -59,6 +61,7 @@ afterAll(async () => {
   await fleet?.destroy().catch((e) => process.stderr.write(`fleet cleanup: ${e}\n`));
   await removeImages();
   rmSync(root, { recursive: true, force: true });
+  releasePrefix();
 });
 
 describe('rollout over real test hosts', () => {
@@ -208,6 +211,21 @@ describe('rollout over real test hosts', () => {
     expect(failures).toMatch(/Unable to locate a modulefile for 'JAliEn\/2\.1\.4-1'/);
   }, 400_000);
 
+  it('abort --rollback returns every site the JAliEn rollout changed to its previous version', async () => {
+    const rec = join(recordDir, 'jalien.json');
+    const r = await cli(['rollout', 'abort', rec, '--rollback', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.status).toBe('aborted');
+    const by = Object.fromEntries(readRecord(rec).sites.map((s) => [s.site, s]));
+    for (const s of real) {
+      expect(by[s.site].state, s.site).toBe(s.site === fleet.lagging ? 'rolled-back' : 'reverted');
+      expect(await ceVersion(s), s.site).toBe(JALIEN_OLD);
+      expect((await inspectVobox(s))!.image, s.site).toBe(IMG_V2);
+    }
+    expect(readRecord(rec).runs.map((x) => x.kind)).toEqual(['start', 'abort']);
+  }, 400_000);
+
   it('fleet status: every site in parallel, the unreachable one reported within its timeout', async () => {
     const t0 = Date.now();
     const r = await cli(['fleet', 'status', fleet.sitesDir, '--timeout', '8', '--json', '--check']);
@@ -219,7 +237,7 @@ describe('rollout over real test hosts', () => {
     expect(by[fleet.gone].error).toBeTruthy();
     for (const s of real) {
       expect(by[s.site]).toMatchObject({ image: IMG_V2, healthy: true, error: null });
-      expect(by[s.site].jalienVersion).toBe(s.site === fleet.lagging ? JALIEN_OLD : JALIEN_NEW);
+      expect(by[s.site].jalienVersion).toBe(JALIEN_OLD); // after the abort --rollback
       expect(by[s.site].uptimeSeconds).toBeGreaterThanOrEqual(0);
     }
     const table = await cli(['fleet', 'status', fleet.sitesDir, '--timeout', '8', '--only', 'GFRO-H2-*']);
