@@ -302,7 +302,9 @@ async function finishHealth(s: Session, st: DeploySettings, timeoutMs: number, l
     log(`healthy: ${st.services.join(', ')} RUNNING`);
     return h;
   }
-  const svc = h.failing[0];
+  // Show the log of the service that actually failed (FATAL, then EXITED/BACKOFF), not one still STARTING.
+  const severity = (x: string) => ({ FATAL: 0, EXITED: 1, BACKOFF: 2 } as Record<string, number>)[h.services[x]] ?? 3;
+  const svc = [...h.failing].sort((a, b) => severity(a) - severity(b))[0];
   const tail = svc ? await serviceLogTail(s.docker, name, svc) : '';
   let restored = '';
   if (hadPrevious !== null) await rollback(s, st, hadPrevious, log);
