@@ -21,13 +21,8 @@
  *   compiled-in system directories (`/lib/i386-linux-gnu/`, `/usr/lib/` ...) are replaced by
  *   same-length paths that hold no libraries.
  */
-const PT_LOAD = 1;
-const PT_DYNAMIC = 2;
-const DT_NULL = 0;
-const DT_STRTAB = 5;
-const DT_STRSZ = 10;
-const DT_RPATH = 15;
-const DT_RUNPATH = 29;
+import { DT_NULL, DT_RPATH, DT_RUNPATH, DT_STRSZ, DT_STRTAB, PT_DYNAMIC, PT_LOAD } from './elf.ts';
+
 const SHT_STRTAB = 3;
 
 /** Replacement strings: same length as the original, and impossible as a variable name / a path. */
