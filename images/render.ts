@@ -105,6 +105,17 @@ interface VoboxPackages {
   [pm: string]: { base: string[]; flavours: Record<string, string[]>; repoSetup?: Record<string, string[]> };
 }
 
+/** What every Dockerfile template needs of an image: its name, OS and base, and the install partial. */
+function commonContext(img: VoboxImageConfig | JobImageConfig) {
+  return {
+    name: img.name,
+    os: img.os,
+    base: img.base.image,
+    packageManager: img.base.packageManager,
+    installPartial: `install-${img.base.packageManager}`,
+  };
+}
+
 function voboxContext(img: VoboxImageConfig, templatesDir: string) {
   const file = path.join(templatesDir, 'vobox', 'packages.yaml');
   const data = loadYaml(readFileSync(file, 'utf8')) as VoboxPackages;
@@ -117,11 +128,7 @@ function voboxContext(img: VoboxImageConfig, templatesDir: string) {
     });
   }
   return {
-    name: img.name,
-    os: img.os,
-    base: img.base.image,
-    packageManager: img.base.packageManager,
-    installPartial: `install-${img.base.packageManager}`,
+    ...commonContext(img),
     flavour: img.flavour,
     services: img.services,
     uid: img.uid,
@@ -133,11 +140,7 @@ function voboxContext(img: VoboxImageConfig, templatesDir: string) {
 function jobContext(config: ProjectConfig, img: JobImageConfig) {
   const rel = path.relative(config.root, img.packagesFile).split(path.sep).join('/');
   return {
-    name: img.name,
-    os: img.os,
-    base: img.base.image,
-    packageManager: img.base.packageManager,
-    installPartial: `install-${img.base.packageManager}`,
+    ...commonContext(img),
     packagesList: rel,
     packages: readPackageList(img.packagesFile, rel),
     repoSetup: [],
