@@ -27,16 +27,8 @@ export interface ReaderOptions {
   insecure?: boolean;
 }
 
-export interface StatResult {
+export interface StatResult extends Pick<Entry, 'type' | 'mode' | 'uid' | 'gid' | 'mtime' | 'size' | 'hash' | 'target'> {
   path: string;
-  type: Entry['type'];
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  size: number;
-  hash?: string;
-  target?: string;
   xattrs?: Record<string, string>;
   hardlinkGroup?: number;
   nestedCatalog: boolean;
