@@ -49,7 +49,14 @@ describe('sandbox runs unprivileged under bubblewrap', () => {
     fs.mkdirSync(userDir);
     fs.chownSync(userDir, 65534, 65534);
     const out = path.join(userDir, 'job.sandbox');
-    const r = await execa(nobody[0], [...nobody.slice(1), process.execPath, CLI, 'image', 'sandbox', archive, '--output', out, '--bind-point', '/scratch', '--json'], { env: { HOME: userDir, TMPDIR: userDir }, reject: false });
+    // The checkout may sit below a directory only root can enter (`mktemp -d` makes 0700 ones), so the
+    // unprivileged user runs gridforge from its own hard-linked copy of the checkout under `work` (0755),
+    // with a working directory it can enter.
+    const tree = path.join(work, 'gridforge');
+    const linked = await execa('cp', ['-al', path.resolve('.'), tree], { reject: false });
+    if (linked.exitCode !== 0) await execa('cp', ['-a', path.resolve('.'), tree]);
+    const cliAsNobody = path.join(tree, 'scripts/bin/gridforge.mjs');
+    const r = await execa(nobody[0], [...nobody.slice(1), process.execPath, cliAsNobody, 'image', 'sandbox', archive, '--output', out, '--bind-point', '/scratch', '--json'], { cwd: userDir, env: { HOME: userDir, TMPDIR: userDir }, reject: false });
     expect(r.stderr).not.toMatch(/error/);
     expect(r.exitCode).toBe(0);
     const res = JSON.parse(r.stdout);
