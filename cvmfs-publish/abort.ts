@@ -1,12 +1,14 @@
 /**
  * `repo abort`: clear a stale transaction (killed publisher): roll a committed-but-unfinished head
- * forward (reflog), remove temp objects in data/txn, temp manifest/whitelist files and the lock.
+ * forward (reflog), remove temp objects (data/txn/ and `.<hash>.<pid>...tmp` beside objects in
+ * data/xx/), temp manifest/whitelist files and the lock.
  * Objects a killed publish stored completely stay (harmless; `repo gc` removes them).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../scripts/lib/errors.ts';
 import { lockFile, readLock } from './lock.ts';
+import { isTempObjectName } from './object-store.ts';
 import { finishPending, readHead } from './repository.ts';
 
 export interface AbortResult {
@@ -31,6 +33,16 @@ export function abortTransaction(repoDir: string, opts: { force?: boolean } = {}
     for (const f of fs.readdirSync(txn)) {
       fs.rmSync(path.join(txn, f), { force: true, recursive: true });
       removed++;
+    }
+  }
+  for (let i = 0; i < 256; i++) {
+    const sub = path.join(dir, 'data', i.toString(16).padStart(2, '0'));
+    if (!fs.existsSync(sub)) continue;
+    for (const f of fs.readdirSync(sub)) {
+      if (isTempObjectName(f)) {
+        fs.rmSync(path.join(sub, f), { force: true });
+        removed++;
+      }
     }
   }
   for (const f of fs.readdirSync(dir)) {

@@ -64,8 +64,11 @@ export function writeCatalog(input: CatalogWriteInput): CatalogWriteResult {
   const self = zeroCounters();
   let entries = 0;
   let hlNext = 1;
-  const updateHl = db.prepare('UPDATE catalog SET hardlinks = ? WHERE md5path_1 = ? AND md5path_2 = ?');
-  const addRow = (e: Entry, path: string, parentKey: [bigint, bigint], extraFlags: number) => {
+  // Rows are collected, then inserted in primary-key order: the md5path index grows by appends
+  // instead of random page splits (faster, and a denser file to compress and download).
+  type Row = [bigint, bigint, bigint, bigint, bigint, Buffer | null, number, number, number, number, string, string | undefined, number, number, Buffer | null];
+  const rows: Row[] = [];
+  const addRow = (e: Entry, path: string, parentKey: [bigint, bigint], extraFlags: number): Row => {
     const key = md5path(path);
     let hardlinks: bigint = 1n;
     const xattr = encodeXattrs(e.xattrs);
@@ -79,14 +82,15 @@ export function writeCatalog(input: CatalogWriteInput): CatalogWriteResult {
     else self.special++;
     if (xattr) self.xattr++;
     if (e.type === 'file' && e.hlGroup) hardlinks = (BigInt(e.hlGroup) << 32n) | 1n; // count patched by caller
-    insert.run(
+    const row: Row = [
       key[0], key[1], parentKey[0], parentKey[1], hardlinks,
       e.type === 'file' ? Buffer.from(e.hash!, 'hex') : null,
       e.type === 'symlink' ? Buffer.byteLength(e.target ?? '', 'utf8') : e.type === 'dir' ? 4096 : e.size,
       e.mode, e.mtime, typeFlags(e) | extraFlags, e.name, e.type === 'symlink' ? e.target : '', e.uid, e.gid, xattr,
-    );
+    ];
+    rows.push(row);
     entries++;
-    return key;
+    return row;
   };
   const walk = (dir: Entry, path: string, key: [bigint, bigint]) => {
     // hardlink groups: renumber per catalog, count names per group within this directory
@@ -107,12 +111,9 @@ export function writeCatalog(input: CatalogWriteInput): CatalogWriteResult {
       if (c.type === 'dir' && c.nested) {
         addRow(c, cpath, key, Flags.NestedMountpoint);
       } else {
-        const ckey = addRow(c, cpath, key, 0);
-        if (c.type === 'file' && c.hlGroup) {
-          const count = groups.get(saved!)!.length;
-          updateHl.run((BigInt(c.hlGroup) << 32n) | BigInt(count), ckey[0], ckey[1]);
-        }
-        if (c.type === 'dir') walk(c, cpath, ckey);
+        const row = addRow(c, cpath, key, 0);
+        if (c.type === 'file' && c.hlGroup) row[4] = (BigInt(c.hlGroup) << 32n) | BigInt(groups.get(saved!)!.length);
+        if (c.type === 'dir') walk(c, cpath, [row[0], row[1]]);
       }
       if (c.type === 'file') c.hlGroup = saved;
     }
@@ -124,6 +125,8 @@ export function writeCatalog(input: CatalogWriteInput): CatalogWriteResult {
     const parentKey: [bigint, bigint] = input.rootPath === '' ? [0n, 0n] : md5path(input.rootPath.slice(0, input.rootPath.lastIndexOf('/')));
     addRow(input.root, input.rootPath, parentKey, input.rootPath === '' ? 0 : Flags.NestedRoot);
     walk(input.root, input.rootPath, rootKey);
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    for (const r of rows) insert.run(...r);
     const nestedIns = db.prepare('INSERT INTO nested_catalogs (path, sha1, size) VALUES (?,?,?)');
     for (const n of input.nested) nestedIns.run(n.path, n.hash, n.size);
     self.nested = input.nested.length;

@@ -9,6 +9,8 @@ import { Worker } from 'node:worker_threads';
 export interface FileJobResult {
   hash: string;
   size: number;
+  /** The object did not exist before this job stored it. */
+  created: boolean;
 }
 
 interface Pending {
@@ -96,6 +98,11 @@ export class CompressPool {
       this.inflight.set(id, batch);
       w.postMessage({ id, jobs: batch.map((p) => ({ path: p.path, size: p.size })) });
     }
+  }
+
+  /** Jobs handed out or queued and not finished: closing now may cut a worker mid-write. */
+  get busy(): boolean {
+    return this.inflight.size > 0 || this.head < this.queue.length;
   }
 
   async close(): Promise<void> {

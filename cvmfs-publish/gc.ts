@@ -10,7 +10,7 @@ import path from 'node:path';
 import { readCatalog } from './catalog.ts';
 import { objectPath } from './format.ts';
 import { RepoLock } from './lock.ts';
-import { ObjectStore, verifyAndInflate } from './object-store.ts';
+import { isTempObjectName, ObjectStore, verifyAndInflate } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, writeHead } from './repository.ts';
 import { listRevisions } from './revisions.ts';
 
@@ -62,7 +62,7 @@ export async function garbageCollect(repoDir: string, opts: { keepRevisions?: nu
         const full = path.join(d, f);
         bytesFreed += fs.statSync(full).size;
         removed++;
-        removedHashes.push(sub + f.replace(/[CHXMP]$/, ''));
+        if (!isTempObjectName(f)) removedHashes.push(sub + f.replace(/[CHXMP]$/, ''));
         if (!opts.dryRun) fs.rmSync(full);
       }
     }

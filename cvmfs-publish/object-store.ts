@@ -1,7 +1,9 @@
 /**
  * Content-addressed object store under `<repo>/data/`: zlib (default level) stream, named by the SHA-1
- * of the compressed bytes, written to `data/txn/` first and renamed into `data/xx/` (atomic; a killed
- * writer leaves at most a temp file that `repo abort` removes).
+ * of the compressed bytes, written to a temp file first and renamed to `data/xx/<rest>` (atomic; a
+ * killed writer leaves at most a temp file that `repo abort` removes). Streams go through
+ * `data/txn/` (their hash is known only at the end); objects hashed in memory are written beside
+ * their final name as `.<rest>.<pid>.<n>.tmp`, which never matches an object name.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -18,6 +20,11 @@ export function compressBuffer(content: Buffer): { compressed: Buffer; hash: str
 
 export function sha1Hex(data: Buffer | string): string {
   return createHash('sha1').update(data).digest('hex');
+}
+
+/** A temp file of a writer beside the objects in data/xx/ (leading dot: never an object name). */
+export function isTempObjectName(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
 }
 
 export class ObjectStore {

@@ -12,11 +12,11 @@ import { Readable } from 'node:stream';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
 import { progress } from '../scripts/lib/output.ts';
 import { writeCatalog } from './catalog.ts';
-import { CompressPool } from './compress-pool.ts';
+import { CompressPool, type FileJobResult } from './compress-pool.ts';
 import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
 import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
-import { ObjectStore, sha1Hex } from './object-store.ts';
+import { isTempObjectName, ObjectStore, sha1Hex } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
 import { ScanCache, statKey } from './scan-cache.ts';
 import { loadCatalogEntries, loadNested } from './tree-loader.ts';
@@ -194,10 +194,38 @@ export class Transaction {
       throw new UsageError(`source directory ${sourceDir} does not exist`, { where: sourceDir, hint: 'pass an existing directory to publish' });
     }
     if (!st.isDirectory()) throw new UsageError(`source ${sourceDir} is not a directory`, { where: sourceDir, hint: 'pass a directory (its contents replace the repository path)' });
-    // 1. scan and validate the whole source first: bad input changes nothing
+    const dir = this.dirAt(parent, true); // fails on a parent that is not a directory, before any object is written
+    // Scan and compress at once: each file goes to the compression stage as soon as it is seen
+    // (unchanged ones come from the cache), so the workers do not wait for the whole scan. Bad
+    // input found later in the scan removes the objects this scan created: the repository is
+    // left as it was.
     const counts: PutTreeResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
-    const jobs: { entry: Entry; src: string; key: string; size: number }[] = [];
-    const scanDir = (dirPath: string, entry: Entry): void => {
+    const started: Promise<FileJobResult>[] = [];
+    const dispatch = (e: Entry, src: string, key: string, size: number): void => {
+      // Cache entries are written only after their objects are in place, and gc drops the cache, so a hit names an existing object.
+      const cached = this.cache.get(key);
+      if (cached) {
+        e.hash = cached;
+        this.reused++;
+        return;
+      }
+      this.pendingCount++;
+      const p = this.getPool().storeFile(src, size);
+      started.push(p);
+      e.pending = p.then((r) => {
+        this.cache.set(key, r.hash);
+        this.stored++;
+        return r;
+      });
+      e.pending.catch(() => undefined);
+    };
+    let sinceYield = 0;
+    const scanDir = async (dirPath: string, entry: Entry): Promise<void> => {
+      // let the pool hand out the next batches while a large tree is scanned
+      if ((sinceYield += 1) >= 16) {
+        sinceYield = 0;
+        await new Promise((r) => setImmediate(r));
+      }
       let names: Buffer[];
       try {
         names = fs.readdirSync(dirPath, { encoding: 'buffer' });
@@ -209,27 +237,31 @@ export class Transaction {
       for (const nb of names) {
         const name = checkName(nb, `${dirPath}/${nb.toString('utf8')}`);
         const cp = path.join(dirPath, name);
-        const cs = fs.lstatSync(cp, { bigint: true });
-        const meta = { mode: Number(cs.mode), uid: Number(cs.uid), gid: Number(cs.gid), mtime: Number(cs.mtimeMs / 1000n) };
+        const cs = fs.lstatSync(cp);
+        const meta = { mode: cs.mode, uid: cs.uid, gid: cs.gid, mtime: Math.floor(cs.mtimeMs / 1000) };
         if (cs.isDirectory()) {
           const d = newDir(name, meta);
           counts.dirs++;
-          scanDir(cp, d);
+          await scanDir(cp, d);
           if (d.children!.has('.cvmfscatalog')) d.nested = true;
           entry.children!.set(name, d);
         } else if (cs.isFile()) {
-          const size = Number(cs.size);
+          const size = cs.size;
           if (size > this.maxFileSize) {
             throw new UsageError(`file is ${size} bytes, above the size limit of ${this.maxFileSize} bytes`, { where: cp, hint: 'raise the limit with --max-file-size or leave the file out' });
           }
           const e: Entry = { name, type: 'file', ...meta, size };
-          if (cs.nlink > 1n) {
+          if (cs.nlink > 1) {
             const ik = `${cs.dev}:${cs.ino}`;
             let g = inodes.get(ik);
             if (g === undefined) inodes.set(ik, (g = hl++));
             e.hlGroup = g;
           }
-          jobs.push({ entry: e, src: cp, key: statKey(cs), size });
+          dispatch(e, cp, statKey(cs), size);
+          if ((sinceYield += 1) >= 256) {
+            sinceYield = 0;
+            await new Promise((r) => setImmediate(r));
+          }
           counts.files++;
           counts.bytes += size;
           entry.children!.set(name, e);
@@ -244,26 +276,11 @@ export class Transaction {
       }
     };
     const top = newDir(name, { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeMs / 1000n) });
-    scanDir(src, top);
-    const dir = this.dirAt(parent, true); // fails on a parent that is not a directory, before any object is written
-    // 2. hand files to the compression stage (unchanged ones come from the cache)
-    for (const j of jobs) {
-      // Cache entries are written only after their objects are in place, and gc drops the cache, so a hit names an existing object.
-      const cached = this.cache.get(j.key);
-      if (cached) {
-        j.entry.hash = cached;
-        this.reused++;
-        continue;
-      }
-      this.pendingCount++;
-      j.entry.pending = this.getPool()
-        .storeFile(j.src, j.size)
-        .then((r) => {
-          this.cache.set(j.key, r.hash);
-          this.stored++;
-          return r;
-        });
-      j.entry.pending.catch(() => undefined);
+    try {
+      await scanDir(src, top);
+    } catch (err) {
+      await this.undoObjects(started);
+      throw err;
     }
     // 3. swap it in
     if (!top.children!.has('.cvmfscatalog')) top.children!.set('.cvmfscatalog', this.markerEntry(top));
@@ -274,6 +291,12 @@ export class Transaction {
     dir.children!.set(name, top);
     this.say(`publish: ${full} <- ${src} (${counts.files} files, ${counts.dirs} dirs, ${counts.symlinks} symlinks, ${counts.bytes} bytes; ${this.reused} unchanged)`);
     return counts;
+  }
+
+  /** Bad input after objects were started: wait for them and delete the ones this transaction created. */
+  private async undoObjects(started: Promise<FileJobResult>[]): Promise<void> {
+    const results = await Promise.allSettled(started);
+    for (const r of results) if (r.status === 'fulfilled' && r.value.created) fs.rmSync(this.store.file(r.value.hash), { force: true });
   }
 
   private markerEntry(dir: Entry): Entry {
@@ -538,8 +561,17 @@ export class Transaction {
   private async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const cut = this.pool?.busy ?? false;
     await this.pool?.close();
     for (const f of fs.readdirSync(path.join(this.repoDir, 'data', 'txn'))) if (f.startsWith(`${process.pid}.`)) fs.rmSync(path.join(this.repoDir, 'data', 'txn', f), { force: true });
+    if (cut) {
+      // workers stopped mid-job may have left temp objects beside the final names
+      const mine = `.${process.pid}.w`;
+      for (let i = 0; i < 256; i++) {
+        const sub = path.join(this.repoDir, 'data', i.toString(16).padStart(2, '0'));
+        for (const f of fs.readdirSync(sub)) if (isTempObjectName(f) && f.includes(mine)) fs.rmSync(path.join(sub, f), { force: true });
+      }
+    }
     this.lock.release();
   }
 }

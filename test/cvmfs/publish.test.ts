@@ -226,6 +226,16 @@ describe('bad input leaves the repository unchanged', () => {
     const r4 = await publishTree(repo, big, 'big', { ...quiet, maxFileSize: 4096 }).catch((e: UsageError) => e);
     expect(r4).toBeInstanceOf(UsageError);
     expect(`${(r4 as UsageError).where}: ${(r4 as UsageError).message}`).toMatch(/large\.bin: .*above the size limit of 4096/);
+    // bad input found after the scan already handed hundreds of files to the compression workers:
+    // the objects they stored are removed again
+    const late = path.join(dir, 'src-late-bad');
+    fs.mkdirSync(path.join(late, 'sub'), { recursive: true });
+    for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(late, `f${i}`), `unique content ${i} `.repeat(50));
+    for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(late, 'sub', `g${i}`), `other content ${i} `.repeat(50));
+    fs.writeFileSync(path.join(late, 'sub', 'large.bin'), Buffer.alloc(5000));
+    const r6 = await publishTree(repo, late, 'late', { ...quiet, maxFileSize: 4096 }).catch((e: UsageError) => e);
+    expect(r6).toBeInstanceOf(UsageError);
+    expect((r6 as UsageError).where).toMatch(/sub\/large\.bin$/);
     // a live publisher holds the lock: a second one fails at once
     const tx = openTransaction(repo, { onProgress: () => {} });
     try {
