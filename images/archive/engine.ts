@@ -1,5 +1,6 @@
 /**
- * Images in the local engine: `docker save <ref>` is streamed (never buffered in memory) into a
+ * Images in the local engine. Read from the engine's layer store when it is local and readable
+ * (engine-store.ts); otherwise `docker save <ref>` is streamed (never buffered in memory) into a
  * spool file next to the work directory, then read in place like any docker-save archive.
  */
 import fs from 'node:fs';
@@ -9,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
 import { openDockerArchive } from './docker-archive.ts';
+import { openEngineStore, StoreUnavailable } from './engine-store.ts';
 import type { ImageSource } from './image-source.ts';
 import { LayerStreamScan, type Prescan } from './layer-scan.ts';
 import { TarSplitter } from './tar-split.ts';
@@ -18,9 +20,20 @@ export async function inspectImageId(ref: string): Promise<string | undefined> {
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }
 
-export async function openEngineImage(ref: string, opts: { tmpDir?: string } = {}): Promise<ImageSource> {
+export async function openEngineImage(ref: string, opts: { tmpDir?: string; onFallback?: (why: string) => void } = {}): Promise<ImageSource> {
   const id = await inspectImageId(ref);
   if (!id) throw new UsageError(`no image ${ref} in the local engine`, { where: ref, hint: 'Build or load it first (docker image ls), or pass a docker-save archive / OCI layout directory.' });
+  // Fast path: the engine's own layer store (local overlay2, readable); else stream docker save.
+  try {
+    return await openEngineStore(ref, id);
+  } catch (e) {
+    if (!(e instanceof StoreUnavailable)) throw e;
+    opts.onFallback?.(e.message);
+  }
+  return openEngineSave(ref, id, opts);
+}
+
+async function openEngineSave(ref: string, id: string, opts: { tmpDir?: string }): Promise<ImageSource> {
   const tmpRoot = opts.tmpDir ?? os.tmpdir();
   const sizeOut = await execa('docker', ['image', 'inspect', '--format', '{{.Size}}', ref], { reject: false });
   const imageSize = Number(sizeOut.stdout.trim()) || 0;

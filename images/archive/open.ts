@@ -6,7 +6,7 @@ import { openEngineImage } from './engine.ts';
 import { isOciLayout, openOciLayout } from './oci-layout.ts';
 import type { ImageSource } from './image-source.ts';
 
-export async function openImageSource(source: string, opts: { tmpDir?: string } = {}): Promise<ImageSource> {
+export async function openImageSource(source: string, opts: { tmpDir?: string; onFallback?: (why: string) => void } = {}): Promise<ImageSource> {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(source);

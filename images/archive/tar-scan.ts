@@ -107,6 +107,16 @@ export class TarScanner {
     // 'g' (global PAX) is ignored, as docker and containerd do.
   }
 
+  /**
+   * Advance over `n` bytes of entry data without having them (readers that get headers and file
+   * contents from different places, e.g. the engine's tar-split metadata). Only valid inside data.
+   */
+  skipData(n: number): void {
+    if (n > this.skip) throw new TarFormatError(`${n} bytes of data where the archive has ${this.skip}`);
+    this.skip -= n;
+    this.pos += n;
+  }
+
   /** True when the stream ended cleanly (end-of-archive seen, or at a block boundary with nothing pending). */
   get complete(): boolean {
     return this.ended || (this.headerFill === 0 && this.skip === 0 && this.metaLeft === 0 && this.metaPad === 0);

@@ -40,13 +40,21 @@ export function layerTarSize(root: Node): number {
 
 const CHUNK = 1 << 20;
 
-/** File descriptors of source blobs, opened once. */
+/** Open descriptors kept at most: a source may be thousands of files (the engine's layer store). */
+const MAX_OPEN = 64;
+
+/**
+ * File descriptors of the source files (blobs, spool files, or one file per entry when read from
+ * the engine's layer store), reused while they are hot. Opened with O_NOFOLLOW: a source is always
+ * a regular file, never reached through a final symlink.
+ */
 export class BlobReader {
   private fds = new Map<string, number>();
   fd(file: string): number {
     let fd = this.fds.get(file);
     if (fd === undefined) {
-      fd = fs.openSync(file, 'r');
+      if (this.fds.size >= MAX_OPEN) this.close();
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       this.fds.set(file, fd);
     }
     return fd;

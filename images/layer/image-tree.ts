@@ -32,7 +32,7 @@ export interface ImageTreeOptions {
 export async function loadImageTree(source: string, opts: ImageTreeOptions = {}): Promise<ImageTree> {
   const say = (m: string) => { if (!opts.quiet) progress(m); };
   say(`reading ${source}`);
-  const src = await openImageSource(source, { tmpDir: opts.tmpDir });
+  const src = await openImageSource(source, { tmpDir: opts.tmpDir, onFallback: (why) => say(`  engine layer store not used (${why}): streaming docker save`) });
   const spoolDir = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'gridforge-layers-'));
   const close = async () => {
     fs.rmSync(spoolDir, { recursive: true, force: true });

@@ -1,0 +1,161 @@
+/**
+ * Images in the local engine, read from the engine's own layer store instead of `docker save`.
+ * `docker save` rebuilds every layer tar from two things on disk: the layer's tar-split metadata
+ * (`image/overlay2/layerdb/sha256/<chain-id>/tar-split.json.gz`: the original header bytes) and
+ * the files of the layer's diff directory (`overlay2/<cache-id>/diff/`). This reader uses the same
+ * two sources directly: headers from tar-split, file contents read in place from the diff
+ * directory when the output needs them. No 1 GB pipe through the daemon, no spool file.
+ *
+ * Each layer's DiffID is still verified over the whole rebuilt stream (layer-digest-worker.mjs, on
+ * a worker thread while this thread parses the headers).
+ *
+ * Only for a local engine with the overlay2 driver whose root dir this process can read (root);
+ * anything else throws StoreUnavailable and engine.ts streams `docker save` instead. Set
+ * GRIDFORGE_ENGINE_READ=save to always use `docker save`.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { Worker } from 'node:worker_threads';
+import { execa } from 'execa';
+import type { ImageConfig, ImageSource, LayerBlob } from './image-source.ts';
+import type { LayerEntry, Prescan } from './layer-scan.ts';
+import { TarScanner } from './tar-scan.ts';
+
+/** The layer store cannot be used here (not local, not overlay2, not readable...): fall back to docker save. */
+export class StoreUnavailable extends Error {}
+
+interface StoreLayer {
+  diffId: string;
+  tarSplit: string;
+  diffDir: string;
+}
+
+async function engineRootDir(): Promise<string> {
+  const r = await execa('docker', ['info', '--format', '{{.DockerRootDir}}'], { reject: false });
+  if (r.exitCode !== 0 || !r.stdout.trim()) throw new StoreUnavailable('docker info gave no root dir');
+  return r.stdout.trim();
+}
+
+function readOr(file: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new StoreUnavailable(`${what} not readable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** Where the engine keeps this image: its config bytes and, per layer, tar-split and diff dir. */
+async function locate(ref: string, id: string): Promise<{ configBytes: Buffer; repoTags: string[]; layers: StoreLayer[] }> {
+  const inspect = await execa('docker', ['image', 'inspect', '--format', '{{json .}}', ref], { reject: false });
+  if (inspect.exitCode !== 0) throw new StoreUnavailable('docker image inspect failed');
+  const info = JSON.parse(inspect.stdout) as { Id: string; RepoTags?: string[]; GraphDriver?: { Name?: string }; RootFS?: { Layers?: string[] } };
+  if (info.Id !== id) throw new StoreUnavailable('the image changed while it was being opened');
+  if (info.GraphDriver?.Name !== 'overlay2') throw new StoreUnavailable(`storage driver ${info.GraphDriver?.Name ?? '?'} (only overlay2 is read directly)`);
+  const root = await engineRootDir();
+  const hex = id.replace(/^sha256:/, '');
+  const configBytes = readOr(path.join(root, 'image', 'overlay2', 'imagedb', 'content', 'sha256', hex), 'image config');
+  // a remote daemon whose root dir happens to exist here would not match the ID
+  if (`sha256:${crypto.createHash('sha256').update(configBytes).digest('hex')}` !== id) throw new StoreUnavailable('the config in the root dir is not this image (remote engine?)');
+  const diffIds = info.RootFS?.Layers ?? [];
+  const layers: StoreLayer[] = [];
+  let chain = '';
+  for (const diffId of diffIds) {
+    chain = chain ? `sha256:${crypto.createHash('sha256').update(`${chain} ${diffId}`).digest('hex')}` : diffId;
+    const meta = path.join(root, 'image', 'overlay2', 'layerdb', 'sha256', chain.slice(7));
+    if (readOr(path.join(meta, 'diff'), 'layer metadata').toString().trim() !== diffId) throw new StoreUnavailable(`layer metadata of ${chain} does not name ${diffId}`);
+    const cacheId = readOr(path.join(meta, 'cache-id'), 'layer cache id').toString().trim();
+    if (!/^[0-9a-f]{64}$/.test(cacheId)) throw new StoreUnavailable(`unexpected cache id ${cacheId}`);
+    const tarSplit = path.join(meta, 'tar-split.json.gz');
+    const diffDir = path.join(root, 'overlay2', cacheId, 'diff');
+    if (!fs.existsSync(tarSplit) || !fs.statSync(diffDir, { throwIfNoEntry: false })?.isDirectory()) throw new StoreUnavailable(`layer ${diffId} has no tar-split or diff directory`);
+    layers.push({ diffId, tarSplit, diffDir });
+  }
+  return { configBytes, repoTags: info.RepoTags ?? [], layers };
+}
+
+interface TarSplitEntry {
+  type: number;
+  name?: string;
+  size?: number;
+  payload?: string | null;
+}
+
+/** tar-split entries one by one, gunzipped as a stream (a layer's metadata can be tens of MB). */
+async function* tarSplitEntries(file: string): AsyncGenerator<TarSplitEntry> {
+  let rest = '';
+  for await (const chunk of fs.createReadStream(file).pipe(zlib.createGunzip()) as AsyncIterable<Buffer>) {
+    const lines = (rest + chunk.toString('utf8')).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) if (line) yield JSON.parse(line) as TarSplitEntry;
+  }
+  if (rest) yield JSON.parse(rest) as TarSplitEntry;
+}
+
+/** Headers of one layer from its tar-split; each regular file's data points at its file in the diff dir. */
+async function scanTarSplit(layer: StoreLayer): Promise<{ entries: LayerEntry[]; total: number; complete: boolean; error?: Error }> {
+  const entries: LayerEntry[] = [];
+  let last: LayerEntry | undefined;
+  const scanner = new TarScanner((e) => {
+    last = { header: e.header, file: '', offset: 0 };
+    entries.push(last);
+  });
+  let total = 0;
+  try {
+    for await (const e of tarSplitEntries(layer.tarSplit)) {
+      if (e.type === 2) {
+        const b = Buffer.from(e.payload ?? '', 'base64');
+        scanner.push(b);
+        total += b.length;
+      } else if (e.type === 1 && (e.size ?? 0) > 0) {
+        const rel = path.posix.normalize((e.name ?? '').replace(/^\/+/, ''));
+        const headerPath = last ? path.posix.normalize(last.header.path.replace(/^\/+/, '')) : '';
+        if (!last || last.header.type !== 'file' || headerPath !== rel) throw new StoreUnavailable(`tar-split file ${e.name} does not follow its own header`);
+        last.file = path.join(layer.diffDir, rel);
+        last.offset = 0;
+        scanner.skipData(e.size!);
+        total += e.size!;
+      }
+    }
+  } catch (e) {
+    if (e instanceof StoreUnavailable) throw e;
+    return { entries, total, complete: false, error: e as Error };
+  }
+  return { entries, total, complete: scanner.complete };
+}
+
+/** DiffIDs of all layers, one after the other on one worker thread (hashing is bound by reads). */
+function digestLayers(layers: StoreLayer[]): Promise<{ digest: string; total: number }[]> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./layer-digest-worker.mjs', import.meta.url), { workerData: { layers: layers.map((l) => ({ tarSplit: l.tarSplit, diffDir: l.diffDir })) }, execArgv: [] });
+    w.once('message', (m: { results?: { digest: string; total: number }[]; unsafe?: string; layer?: number }) => {
+      void w.terminate();
+      if (m.unsafe) reject(new StoreUnavailable(`layer ${layers[m.layer ?? 0]?.diffId ?? '?'}: ${m.unsafe}`));
+      else resolve(m.results!);
+    });
+    w.once('error', (e) => reject(new StoreUnavailable(`layer digest worker: ${e.message}`)));
+  });
+}
+
+/** Open an engine image from the layer store; throws StoreUnavailable when docker save must be used. */
+export async function openEngineStore(ref: string, id: string): Promise<ImageSource> {
+  if (process.env.GRIDFORGE_ENGINE_READ === 'save') throw new StoreUnavailable('GRIDFORGE_ENGINE_READ=save');
+  const { configBytes, repoTags, layers } = await locate(ref, id);
+  const digests = digestLayers(layers);
+  digests.catch(() => undefined); // awaited below
+  const scans: Awaited<ReturnType<typeof scanTarSplit>>[] = [];
+  for (const l of layers) scans.push(await scanTarSplit(l));
+  const hashed = await digests;
+  let config: ImageConfig;
+  try {
+    config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
+  } catch {
+    throw new StoreUnavailable('image config is not JSON');
+  }
+  const blobs: LayerBlob[] = layers.map((l, i) => {
+    const prescan: Prescan = { digest: hashed[i].digest, complete: scans[i].complete, error: scans[i].error, entries: scans[i].entries, total: scans[i].total };
+    return { label: `layer ${i + 1} (${l.diffId.slice(7, 19)}, engine layer store)`, file: l.tarSplit, offset: 0, size: scans[i].total, diffId: l.diffId, prescan };
+  });
+  return { source: ref, kind: 'engine', config, configBytes, configDigest: id, repoTags: repoTags.length ? repoTags : [ref], layers: blobs, close: async () => {} };
+}
