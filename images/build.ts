@@ -18,17 +18,16 @@ import { renderImage, writeContext, TEMPLATES_DIR } from './render.ts';
 
 const GRIDFORGE_ROOT = path.dirname(TEMPLATES_DIR.replace(/\/+$/, ''));
 import { checkEngine, dockerEnv } from './build-engine.ts';
+import { flattenToEngine } from './flatten/index.ts';
 
 export interface BuildOptions {
   /** Version part of the tag (default: the image's configured version). */
   version?: string;
-  /** Flatten to one layer (default true; needs images/flatten). */
+  /** Flatten to one layer (default true). */
   flatten?: boolean;
   noCache?: boolean;
   /** One line of build output or a step message; default: nothing. */
   onProgress?: (line: string) => void;
-  /** Warnings (e.g. flatten unavailable). */
-  onWarning?: (message: string) => void;
   /** Overrides for the labels' revision/created values (tests, reproducible release builds). */
   revision?: string;
   created?: string;
@@ -95,19 +94,6 @@ export async function imageLabels(
     'io.gridforge.os': img.os,
     'io.gridforge.variant': img.variant,
   };
-}
-
-/** Loads flattenToEngine when the flatten capability exports it; undefined otherwise. */
-async function loadFlattener(): Promise<
-  ((args: { source: string; tag: string }) => Promise<{ ref: string; digest: string; sourceDigest: string }>) | undefined
-> {
-  try {
-    const mod: any = await import('./flatten/index.ts');
-    return typeof mod.flattenToEngine === 'function' ? mod.flattenToEngine : undefined;
-  } catch (err: any) {
-    if (err?.code === 'ERR_MODULE_NOT_FOUND' && String(err?.message ?? '').includes('flatten')) return undefined;
-    throw err;
-  }
 }
 
 /** Render, build, then flatten (default) or tag. Never leaves a tag on a failed build. */
@@ -191,17 +177,15 @@ export async function buildImage(config: ProjectConfig, name: string, opts: Buil
     let digest: string | undefined;
     let sourceDigest: string | undefined;
     if (opts.flatten !== false) {
-      const flattenToEngine = await loadFlattener();
-      if (flattenToEngine) {
-        say(`build ${name}: flattening ${id.slice(0, 19)} into ${ref}`);
-        const r = await flattenToEngine({ source: id, tag: ref });
-        flattened = true;
-        digest = r.digest;
-        sourceDigest = r.sourceDigest;
-        finalId = await inspectId(r.ref ?? ref);
-      } else {
-        opts.onWarning?.('flatten is not available yet (images/flatten/index.ts does not export flattenToEngine): tagging the layered image');
-      }
+      say(`build ${name}: flattening ${id.slice(0, 19)} into ${ref}`);
+      const r = await flattenToEngine({ source: id, tag: ref });
+      flattened = true;
+      digest = r.digest;
+      sourceDigest = r.sourceDigest;
+      finalId = await inspectId(r.ref ?? ref);
+      // The untagged layered image is not needed any more (it would pile up as <none> with every
+      // build); --no-prune keeps its parents, the classic builder's cache for the next build.
+      await execa('docker', ['rmi', '--no-prune', id], { env: dockerEnv(), reject: false });
     }
     if (!flattened) await docker(['tag', id, ref]);
     say(`build ${name}: ${ref} (${finalId.slice(0, 19)})`);

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { action, withJson } from './command.ts';
 import { loadConfig } from '../lib/config.ts';
-import { printJson, printLine, progress, warn } from '../lib/output.ts';
+import { printJson, printLine, progress } from '../lib/output.ts';
 import { buildImage } from '../../images/build.ts';
 import { renderImage, writeContext } from '../../images/render.ts';
 
@@ -30,7 +30,6 @@ export function registerBuild(image: Command): void {
         flatten: opts.flatten,
         noCache: !opts.cache,
         onProgress: (line) => progress(line),
-        onWarning: (m) => warn(m),
       });
       if (opts.json) printJson(result);
       else {

@@ -223,7 +223,7 @@ async function fromGit(g: GlobalOpts): Promise<number | void> {
   for (const img of images) {
     const step = stepOf('image', img.ref);
     progress(`release ${version}: ${step.what}`);
-    const r = await runStep(step, () => buildImage(cfg, img.name, { version, flatten: true, revision: git.commit, onProgress: progress, onWarning: (m) => progress(`warning: ${m}`) }));
+    const r = await runStep(step, () => buildImage(cfg, img.name, { version, flatten: true, revision: git.commit, onProgress: progress }));
     results.push({ step: 'image', name: img.name, ref: r.ref, id: r.id, flattened: r.flattened });
   }
   for (const s of sandboxes) {

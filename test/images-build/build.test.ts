@@ -118,6 +118,9 @@ describe('image build on the real Docker engine', () => {
     expect(labels['org.opencontainers.image.revision']).toMatch(/^[0-9a-f]{40}$/);
     expect(labels['io.gridforge.template-hash']).toBe(rec.templateHash);
     expect(id).toBe(rec.id);
+    // the untagged layered build result is removed once flattened (no <none> image per build)
+    expect(rec.sourceDigest).toMatch(/^sha256:/);
+    expect((await docker(['image', 'inspect', rec.sourceDigest])).code).not.toBe(0);
     expect(JSON.parse(entrypoint)).toEqual(['/usr/local/sbin/gridforge-entrypoint']);
     if (rec.flattened) expect(Number(layers)).toBe(1);
   }, 600_000);
