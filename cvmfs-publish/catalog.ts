@@ -64,8 +64,7 @@ export function writeCatalog(input: CatalogWriteInput): CatalogWriteResult {
   const self = zeroCounters();
   let entries = 0;
   let hlNext = 1;
-  // Rows are collected, then inserted in primary-key order: the md5path index grows by appends
-  // instead of random page splits (faster, and a denser file to compress and download).
+  // Rows are collected first so hardlink counts are patched in memory, not by UPDATEs.
   type Row = [bigint, bigint, bigint, bigint, bigint, Buffer | null, number, number, number, number, string, string | undefined, number, number, Buffer | null];
   const rows: Row[] = [];
   const addRow = (e: Entry, path: string, parentKey: [bigint, bigint], extraFlags: number): Row => {
@@ -125,7 +124,6 @@ export function writeCatalog(input: CatalogWriteInput): CatalogWriteResult {
     const parentKey: [bigint, bigint] = input.rootPath === '' ? [0n, 0n] : md5path(input.rootPath.slice(0, input.rootPath.lastIndexOf('/')));
     addRow(input.root, input.rootPath, parentKey, input.rootPath === '' ? 0 : Flags.NestedRoot);
     walk(input.root, input.rootPath, rootKey);
-    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
     for (const r of rows) insert.run(...r);
     const nestedIns = db.prepare('INSERT INTO nested_catalogs (path, sha1, size) VALUES (?,?,?)');
     for (const n of input.nested) nestedIns.run(n.path, n.hash, n.size);
