@@ -41,26 +41,30 @@ export class CompressPool {
   private nextId = 1;
   private closed = false;
 
-  constructor(repoDir: string, size = defaultWorkers()) {
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir, bigFile: BIG_FILE }, execArgv: [] });
-      w.on('message', (msg: { id: number; results: (FileJobResult | { error: string })[] }) => {
-        const batch = this.inflight.get(msg.id)!;
-        this.inflight.delete(msg.id);
-        msg.results.forEach((r, j) => {
-          if ('error' in r) batch[j].reject(new Error(r.error));
-          else batch[j].resolve(r);
-        });
-        this.idle.push(w);
-        this.pump();
+  /**
+   * Workers start one at a time as work backs up (a republish with a few changed files needs one,
+   * a first publish gets all of them within its first batches): each costs ~15 ms of CPU to start.
+   */
+  constructor(private readonly repoDir: string, private readonly size = defaultWorkers()) {}
+
+  private spawn(): void {
+    const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir: this.repoDir, bigFile: BIG_FILE }, execArgv: [] });
+    w.on('message', (msg: { id: number; results: (FileJobResult | { error: string })[] }) => {
+      const batch = this.inflight.get(msg.id)!;
+      this.inflight.delete(msg.id);
+      msg.results.forEach((r, j) => {
+        if ('error' in r) batch[j].reject(new Error(r.error));
+        else batch[j].resolve(r);
       });
-      w.on('error', (err) => {
-        for (const [, batch] of this.inflight) batch.forEach((p) => p.reject(err));
-        this.inflight.clear();
-      });
-      this.workers.push(w);
       this.idle.push(w);
-    }
+      this.pump();
+    });
+    w.on('error', (err) => {
+      for (const [, batch] of this.inflight) batch.forEach((p) => p.reject(err));
+      this.inflight.clear();
+    });
+    this.workers.push(w);
+    this.idle.push(w);
   }
 
   /** Compress and store one file from disk. */
@@ -81,6 +85,8 @@ export class CompressPool {
   }
 
   private pump(): void {
+    // one more worker while none is idle and more than a batch waits (up to the pool size)
+    if (this.idle.length === 0 && this.workers.length < this.size && (this.workers.length === 0 || this.queue.length - this.head > BATCH_FILES)) this.spawn();
     while (this.idle.length > 0 && this.head < this.queue.length) {
       const w = this.idle.pop()!;
       const batch: Pending[] = [];

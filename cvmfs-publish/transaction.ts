@@ -226,17 +226,21 @@ export class Transaction {
         sinceYield = 0;
         await new Promise((r) => setImmediate(r));
       }
-      let names: Buffer[];
+      let names: string[];
       try {
-        names = fs.readdirSync(dirPath, { encoding: 'buffer' });
+        names = fs.readdirSync(dirPath);
+        // Names as text; only a directory with a replacement character (invalid UTF-8 bytes, or a
+        // real U+FFFD) is read again as bytes to check each name exactly.
+        if (names.some((n) => n.includes('\uFFFD'))) names = fs.readdirSync(dirPath, { encoding: 'buffer' }).map((nb) => checkName(nb, `${dirPath}/${nb.toString('utf8')}`));
       } catch (err) {
+        if (err instanceof UsageError) throw err;
         throw new UsageError(`cannot read directory: ${(err as Error).message}`, { where: dirPath, hint: 'make the source readable' });
       }
       const inodes = new Map<string, number>();
       let hl = 1;
-      for (const nb of names) {
-        const name = checkName(nb, `${dirPath}/${nb.toString('utf8')}`);
-        const cp = path.join(dirPath, name);
+      for (const name of names) {
+        if (name.includes('\n')) throw new UsageError('file name contains a newline or NUL', { where: `${dirPath}/${name}`, hint: 'rename the file' });
+        const cp = `${dirPath}/${name}`;
         const cs = fs.lstatSync(cp);
         const meta = { mode: cs.mode, uid: cs.uid, gid: cs.gid, mtime: Math.floor(cs.mtimeMs / 1000) };
         if (cs.isDirectory()) {
