@@ -7,7 +7,7 @@
  * directory when the output needs them. No 1 GB pipe through the daemon, no spool file.
  *
  * Each layer's DiffID is still verified over the whole rebuilt stream (layer-digest-worker.mjs, on
- * a worker thread while this thread parses the headers).
+ * a worker thread while this thread parses the headers and the output is written).
  *
  * Only for a local engine with the overlay2 driver whose root dir this process can read (root);
  * anything else throws StoreUnavailable and engine.ts streams `docker save` instead. Set
@@ -19,6 +19,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { Worker } from 'node:worker_threads';
 import { execa } from 'execa';
+import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
 import type { ImageConfig, ImageSource, LayerBlob } from './image-source.ts';
 import type { LayerEntry, Prescan } from './layer-scan.ts';
 import { TarScanner } from './tar-scan.ts';
@@ -78,8 +79,30 @@ async function locate(ref: string, id: string): Promise<{ configBytes: Buffer; r
 interface TarSplitEntry {
   type: number;
   name?: string;
+  name_raw?: string;
   size?: number;
   payload?: string | null;
+}
+
+/**
+ * Is every parent of `rel` a real directory in the layer directory? A symlinked parent (the
+ * engine's chrooted unpack wrote through it) would resolve on the host, outside the layer: such a
+ * layer is never read here. One lstat per distinct directory (memoised).
+ */
+function parentChecker(diffDir: string): (rel: string) => boolean {
+  const dirs = new Map<string, boolean>([['', true]]);
+  const isDir = (d: string): boolean => {
+    const known = dirs.get(d);
+    if (known !== undefined) return known;
+    const up = path.posix.dirname(d);
+    const ok = isDir(up === '.' ? '' : up) && (fs.lstatSync(path.join(diffDir, d), { throwIfNoEntry: false })?.isDirectory() ?? false);
+    dirs.set(d, ok);
+    return ok;
+  };
+  return (rel) => {
+    const up = path.posix.dirname(rel);
+    return isDir(up === '.' ? '' : up);
+  };
 }
 
 /** tar-split entries one by one, gunzipped as a stream (a layer's metadata can be tens of MB). */
@@ -102,6 +125,7 @@ async function scanTarSplit(layer: StoreLayer): Promise<{ entries: LayerEntry[];
     entries.push(last);
   });
   let total = 0;
+  const parentOk = parentChecker(layer.diffDir);
   try {
     for await (const e of tarSplitEntries(layer.tarSplit)) {
       if (e.type === 2) {
@@ -109,7 +133,10 @@ async function scanTarSplit(layer: StoreLayer): Promise<{ entries: LayerEntry[];
         scanner.push(b);
         total += b.length;
       } else if (e.type === 1 && (e.size ?? 0) > 0) {
+        if (e.name_raw) throw new StoreUnavailable('an entry has a non-UTF-8 name');
         const rel = path.posix.normalize((e.name ?? '').replace(/^\/+/, ''));
+        if (rel === '..' || rel.startsWith('../')) throw new StoreUnavailable(`entry ${e.name} points outside the layer`);
+        if (!parentOk(rel)) throw new StoreUnavailable(`entry ${e.name} lies below a symlink or missing directory in the layer directory`);
         const headerPath = last ? path.posix.normalize(last.header.path.replace(/^\/+/, '')) : '';
         if (!last || last.header.type !== 'file' || headerPath !== rel) throw new StoreUnavailable(`tar-split file ${e.name} does not follow its own header`);
         last.file = path.join(layer.diffDir, rel);
@@ -126,36 +153,55 @@ async function scanTarSplit(layer: StoreLayer): Promise<{ entries: LayerEntry[];
 }
 
 /** DiffIDs of all layers, one after the other on one worker thread (hashing is bound by reads). */
-function digestLayers(layers: StoreLayer[]): Promise<{ digest: string; total: number }[]> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./layer-digest-worker.mjs', import.meta.url), { workerData: { layers: layers.map((l) => ({ tarSplit: l.tarSplit, diffDir: l.diffDir })) }, execArgv: [] });
-    w.once('message', (m: { results?: { digest: string; total: number }[]; unsafe?: string; layer?: number }) => {
+function digestLayers(layers: StoreLayer[]): { results: Promise<{ digest: string; total: number }[]>; stop: () => Promise<void> } {
+  const w = new Worker(new URL('./layer-digest-worker.mjs', import.meta.url), { workerData: { layers: layers.map((l) => ({ tarSplit: l.tarSplit, diffDir: l.diffDir })) }, execArgv: [] });
+  const results = new Promise<{ digest: string; total: number }[]>((resolve, reject) => {
+    w.once('message', (m: { results?: { digest: string; total: number }[]; failed?: string; layer?: number }) => {
       void w.terminate();
-      if (m.unsafe) reject(new StoreUnavailable(`layer ${layers[m.layer ?? 0]?.diffId ?? '?'}: ${m.unsafe}`));
+      if (m.failed) reject(new GridforgeError(`cannot rebuild the layer from the engine's layer store: ${m.failed}`, { where: `layer ${(m.layer ?? 0) + 1} (${layers[m.layer ?? 0]?.diffId ?? '?'})`, hint: 'The image changed or was removed while it was read; retry, or set GRIDFORGE_ENGINE_READ=save.' }));
       else resolve(m.results!);
     });
-    w.once('error', (e) => reject(new StoreUnavailable(`layer digest worker: ${e.message}`)));
+    w.once('error', (e) => reject(new GridforgeError(`layer digest worker failed: ${e.message}`, { hint: 'Retry, or set GRIDFORGE_ENGINE_READ=save.' })));
   });
+  results.catch(() => undefined); // the caller awaits `verified`
+  return { results, stop: async () => { await w.terminate(); } };
 }
 
-/** Open an engine image from the layer store; throws StoreUnavailable when docker save must be used. */
+/**
+ * Open an engine image from the layer store; throws StoreUnavailable when docker save must be used.
+ * The headers are parsed here; the DiffIDs are recomputed on a worker meanwhile and checked by
+ * `verified`, which an output awaits before it makes its result visible (loadImageTree awaits it
+ * unless the output asks to overlap it with its own work, as flattenToEngine does with the import).
+ */
 export async function openEngineStore(ref: string, id: string): Promise<ImageSource> {
   if (process.env.GRIDFORGE_ENGINE_READ === 'save') throw new StoreUnavailable('GRIDFORGE_ENGINE_READ=save');
   const { configBytes, repoTags, layers } = await locate(ref, id);
   const digests = digestLayers(layers);
-  digests.catch(() => undefined); // awaited below
-  const scans: Awaited<ReturnType<typeof scanTarSplit>>[] = [];
-  for (const l of layers) scans.push(await scanTarSplit(l));
-  const hashed = await digests;
-  let config: ImageConfig;
   try {
-    config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
-  } catch {
-    throw new StoreUnavailable('image config is not JSON');
+    const scans: Awaited<ReturnType<typeof scanTarSplit>>[] = [];
+    for (const l of layers) scans.push(await scanTarSplit(l));
+    let config: ImageConfig;
+    try {
+      config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
+    } catch {
+      throw new StoreUnavailable('image config is not JSON');
+    }
+    const blobs: LayerBlob[] = layers.map((l, i) => {
+      // the digest is the expected one here; `verified` below checks the recomputed one
+      const prescan: Prescan = { digest: l.diffId, complete: scans[i].complete, error: scans[i].error, entries: scans[i].entries, total: scans[i].total };
+      return { label: `layer ${i + 1} (${l.diffId.slice(7, 19)}, engine layer store)`, file: l.tarSplit, offset: 0, size: scans[i].total, diffId: l.diffId, prescan };
+    });
+    const verified = digests.results.then((hashed) => {
+      hashed.forEach((h, i) => {
+        if (h.digest !== blobs[i].diffId) {
+          throw new UsageError(`DiffID mismatch: the layer rebuilt from the engine's layer store hashes to ${h.digest}, the config says ${blobs[i].diffId}`, { where: blobs[i].label, hint: 'The copy of the layer in the engine is damaged; pull or load the image again.' });
+        }
+      });
+    });
+    verified.catch(() => undefined); // awaited by the output
+    return { source: ref, kind: 'engine', config, configBytes, configDigest: id, repoTags: repoTags.length ? repoTags : [ref], layers: blobs, verified, close: digests.stop };
+  } catch (e) {
+    await digests.stop();
+    throw e;
   }
-  const blobs: LayerBlob[] = layers.map((l, i) => {
-    const prescan: Prescan = { digest: hashed[i].digest, complete: scans[i].complete, error: scans[i].error, entries: scans[i].entries, total: scans[i].total };
-    return { label: `layer ${i + 1} (${l.diffId.slice(7, 19)}, engine layer store)`, file: l.tarSplit, offset: 0, size: scans[i].total, diffId: l.diffId, prescan };
-  });
-  return { source: ref, kind: 'engine', config, configBytes, configDigest: id, repoTags: repoTags.length ? repoTags : [ref], layers: blobs, close: async () => {} };
 }

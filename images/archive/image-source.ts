@@ -24,6 +24,11 @@ export interface ImageSource {
   configDigest: string;
   repoTags: string[];
   layers: LayerBlob[];
+  /**
+   * Set when layer DiffIDs are checked in the background (engine layer store): rejects with the
+   * mismatch. Outputs must await it before their result becomes visible.
+   */
+  verified?: Promise<void>;
   /** Remove spool files (engine streams); safe to call twice. */
   close(): Promise<void>;
 }

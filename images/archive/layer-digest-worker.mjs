@@ -1,8 +1,8 @@
 // Worker of the engine layer-store reader (plain JS so it loads without tsx): rebuilds each layer's
 // tar stream the way `docker save` does (tar-split segments + file contents from the layer's diff
 // directory) and hashes it, so the DiffID is verified over the whole stream.
-// A file is never read through a symlinked or non-directory parent, nor through a final symlink:
-// such a layer is reported as `unsafe` and the caller falls back to `docker save`.
+// Files are opened with O_NOFOLLOW and must be regular files; parents were checked by the reader
+// (engine-store.ts), which refuses a layer with a symlinked parent before any output is kept.
 import { parentPort, workerData } from 'node:worker_threads';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,24 +11,6 @@ import crypto from 'node:crypto';
 
 const { layers } = workerData;
 let diffDir = '';
-
-/** Parent directories already checked: name -> is a real directory inside diffDir. */
-let dirs = new Map([['', true]]);
-function parentIsDir(rel) {
-  const known = dirs.get(rel);
-  if (known !== undefined) return known;
-  const up = path.posix.dirname(rel);
-  let ok = parentIsDir(up === '.' ? '' : up);
-  if (ok) {
-    try {
-      ok = fs.lstatSync(path.join(diffDir, rel)).isDirectory();
-    } catch {
-      ok = false;
-    }
-  }
-  dirs.set(rel, ok);
-  return ok;
-}
 
 /** tar-split entries one by one, gunzipped as a stream (a layer's metadata can be tens of MB). */
 async function* entries(file) {
@@ -55,23 +37,21 @@ async function digest(tarSplit) {
     }
     const size = e.size ?? 0;
     if (e.type !== 1 || size === 0) continue;
-    if (e.name_raw) return { unsafe: `entry with a non-UTF-8 name` };
+    // names were checked by the reader (no '..', no symlinked parent) before any output is kept
     const rel = path.posix.normalize(e.name.replace(/^\/+/, ''));
-    if (rel.startsWith('../') || rel === '..') return { unsafe: `entry ${e.name} points outside the layer` };
-    const up = path.posix.dirname(rel);
-    if (!parentIsDir(up === '.' ? '' : up)) return { unsafe: `entry ${e.name} lies below a symlink or missing directory in the layer directory` };
+    if (e.name_raw || rel.startsWith('../') || rel === '..') return { failed: `entry ${e.name} cannot be read from the layer directory` };
     let fd;
     try {
-      fd = fs.openSync(path.join(diffDir, rel), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      fd = fs.openSync(path.join(diffDir, rel), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch (err) {
-      return { unsafe: `cannot open ${e.name} in the layer directory: ${err.code ?? err.message}` };
+      return { failed: `cannot open ${e.name} in the layer directory: ${err.code ?? err.message}` };
     }
     try {
-      if (!fs.fstatSync(fd).isFile()) return { unsafe: `${e.name} is not a regular file in the layer directory` };
+      if (!fs.fstatSync(fd).isFile()) return { failed: `${e.name} is not a regular file in the layer directory` };
       let left = size;
       while (left > 0) {
         const n = fs.readSync(fd, buf, 0, Math.min(left, buf.length), null);
-        if (n === 0) return { unsafe: `${e.name} is shorter in the layer directory than in the layer` };
+        if (n === 0) return { failed: `${e.name} is shorter in the layer directory than in the layer` };
         hash.update(buf.subarray(0, n));
         left -= n;
       }
@@ -87,14 +67,13 @@ async function run() {
   const results = [];
   for (let i = 0; i < layers.length; i++) {
     diffDir = layers[i].diffDir;
-    dirs = new Map([['', true]]);
     let r;
     try {
       r = await digest(layers[i].tarSplit);
     } catch (err) {
-      r = { unsafe: `cannot read the layer metadata: ${err.message}` };
+      r = { failed: `cannot read the layer metadata: ${err.message}` };
     }
-    if (r.unsafe) return { ...r, layer: i };
+    if (r.failed) return { ...r, layer: i };
     results.push(r);
   }
   return { results };

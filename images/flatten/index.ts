@@ -96,7 +96,9 @@ async function runDocker(args: string[], input: Readable | Buffer, where: string
  * The import's throwaway image is removed; its layer stays, referenced by the new image.
  */
 export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResult> {
-  return withTree(opts, async (tree) => {
+  // DiffIDs checked in the background (engine layer store) overlap the import; the image is
+  // created (docker load of its config) only once they matched.
+  return withTree({ ...opts, deferVerify: true }, async (tree) => {
     const tag = resolveTag(tree, opts, true)!;
     const { entries, bytes } = countEntries(tree.root);
     if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) into the engine as ${tag}`);
@@ -117,6 +119,7 @@ export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResu
     try {
       await runDocker(['import', '-', tmpTag], Readable.from(counted(layerTarChunks(tree.root, hash)), { objectMode: false, highWaterMark: 1 << 20 }), tag);
       const diffId = `sha256:${hash.digest('hex')}`;
+      await tree.src.verified; // a mismatch throws here: the temporary import is removed below, no tag is made
       const cfg = flatConfig(tree.src.config, tree.src.configDigest, tree.src.layers.length, diffId);
       const blobs = makeBlobs(cfg, diffId, size, tag, 'layer.tar');
       await runDocker(['load'], Buffer.concat([member(`blobs/sha256/${hex(blobs.configDigest)}`, blobs.config), member('manifest.json', blobs.dockerManifest), END_OF_ARCHIVE]), tag);

@@ -45,8 +45,8 @@ const MAX_OPEN = 64;
 
 /**
  * File descriptors of the source files (blobs, spool files, or one file per entry when read from
- * the engine's layer store), reused while they are hot. Opened with O_NOFOLLOW: a source is always
- * a regular file, never reached through a final symlink.
+ * the engine's layer store), reused while they are hot. Opened with O_NOFOLLOW and O_NONBLOCK: a
+ * source is a regular file, never reached through a final symlink, never a FIFO that would block.
  */
 export class BlobReader {
   private fds = new Map<string, number>();
@@ -54,7 +54,7 @@ export class BlobReader {
     let fd = this.fds.get(file);
     if (fd === undefined) {
       if (this.fds.size >= MAX_OPEN) this.close();
-      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
       this.fds.set(file, fd);
     }
     return fd;

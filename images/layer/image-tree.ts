@@ -27,6 +27,11 @@ export interface ImageTreeOptions {
   tmpDir?: string;
   limits?: ApplyLimits;
   quiet?: boolean;
+  /**
+   * Return before background DiffID checks finish (engine layer store): the caller then awaits
+   * `tree.src.verified` itself before its output becomes visible. Default: awaited here.
+   */
+  deferVerify?: boolean;
 }
 
 export async function loadImageTree(source: string, opts: ImageTreeOptions = {}): Promise<ImageTree> {
@@ -45,6 +50,7 @@ export async function loadImageTree(source: string, opts: ImageTreeOptions = {})
       say(`  layer ${done}/${src.layers.length} verified (${l.entries.length} entries, ${(l.uncompressedSize / 1048576).toFixed(1)} MiB, ${l.compression})`);
     });
     const root = applyLayers(newRoot(), layers, opts.limits);
+    if (src.verified && !opts.deferVerify) await src.verified;
     return { src, root, layerBytes: layers.reduce((s, l) => s + l.uncompressedSize, 0), close };
   } catch (e) {
     await close();

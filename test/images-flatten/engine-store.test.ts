@@ -3,20 +3,22 @@
  * image read both ways flattens to byte-identical archives; GRIDFORGE_ENGINE_READ=save forces the
  * save path; a layer whose directory in the engine has a symlinked parent (the engine's chrooted
  * unpack wrote `a/hostname` through the symlink `a -> /etc`) is never read through that symlink,
- * so no host file can reach the output.
+ * so no host file can reach the output; a layer damaged inside the engine fails its DiffID check,
+ * which runs in the background, before any output or image is made visible.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { flattenToArchive } from '../../images/flatten/index.ts';
+import { flattenToArchive, flattenToEngine } from '../../images/flatten/index.ts';
 import { inspectImageId } from '../../images/archive/engine.ts';
 import { openEngineStore, StoreUnavailable } from '../../images/archive/engine-store.ts';
 import { dockerBuild, layerTar, legacyArchive, PREFIX, removeImages } from './helpers.ts';
 
 const TAG = `${PREFIX}-store:${process.pid}`;
 const EVIL = `${PREFIX}-store-evil:${process.pid}`;
+const DAMAGED = `${PREFIX}-store-damaged:${process.pid}`;
 
 const DOCKERFILE = `
 FROM gridforge/base:debian-bookworm
@@ -44,7 +46,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await removeImages([TAG, EVIL]);
+  await removeImages([TAG, EVIL, DAMAGED, `${DAMAGED}-flat`]);
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
@@ -54,10 +56,9 @@ describe('engine layer store', () => {
     const src = await openEngineStore(TAG, id);
     expect(src.configDigest).toBe(id);
     expect(src.layers.length).toBeGreaterThan(2);
-    for (const l of src.layers) {
-      expect(l.label).toContain('engine layer store');
-      expect(l.prescan!.digest).toBe(l.diffId); // the DiffID really was recomputed over the rebuilt stream
-    }
+    for (const l of src.layers) expect(l.label).toContain('engine layer store');
+    await expect(src.verified).resolves.toBeUndefined(); // DiffIDs recomputed over the rebuilt streams
+    await src.close();
     const viaStore = path.join(work, 'store.tar');
     const viaSave = path.join(work, 'save.tar');
     const a = await flattenToArchive({ source: TAG, output: viaStore, quiet: true });
@@ -102,5 +103,21 @@ describe('engine layer store', () => {
     } else {
       expect(fs.existsSync(out)).toBe(false);
     }
+  });
+
+  it('a layer damaged in the engine fails its DiffID check: no archive, no engine image, the layer named', async () => {
+    await dockerBuild(DAMAGED, 'FROM gridforge/base:debian-bookworm\nRUN mkdir /v && echo original-content > /v/victim\n');
+    const upper = (await execa('docker', ['image', 'inspect', '--format', '{{.GraphDriver.Data.UpperDir}}', DAMAGED])).stdout.trim();
+    const victim = path.join(upper, 'v', 'victim');
+    fs.writeFileSync(victim, fs.readFileSync(victim, 'utf8').toUpperCase()); // same length, other bytes
+    const out = path.join(work, 'damaged.tar');
+    await expect(flattenToArchive({ source: DAMAGED, output: out, quiet: true })).rejects.toMatchObject({ exitCode: 2, where: expect.stringContaining('engine layer store'), message: expect.stringContaining('DiffID mismatch') });
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.readdirSync(work).filter((f) => f.includes('damaged'))).toEqual([]);
+    // into the engine: the import overlaps the check, and no tagged image is left
+    await expect(flattenToEngine({ source: DAMAGED, tag: `${DAMAGED}-flat`, quiet: true })).rejects.toMatchObject({ message: expect.stringContaining('DiffID mismatch') });
+    expect((await execa('docker', ['image', 'inspect', `${DAMAGED}-flat`], { reject: false })).exitCode).not.toBe(0);
+    const leftovers = (await execa('docker', ['images', '--format', '{{.Repository}}', 'gridforge-flatten-tmp'])).stdout.trim();
+    expect(leftovers).toBe('');
   });
 });
