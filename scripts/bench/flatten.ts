@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     // The engine's own cost of registering the finished single layer (`docker import` of the layer
     // tar file, from the page cache): the part of every engine -> engine flatten that no
     // flattener controls (gridforge streams the same bytes into `docker import -`).
-    process.stderr.write('preparing: the flattened layer tar for the engine floor (not timed)...\n');
+    process.stderr.write('preparing: the finished flattened layer tar (not timed)...\n');
     const floorArchive = path.join(work, 'floor.tar');
     await gf('flatten-archive', oci, floorArchive);
     const floorLayer = path.join(work, 'floor-layer.tar');
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log(formatTable(['ratio', 'value', 'target'], [
       ['docker export|import / gridforge flatten (engine)', ratio('docker export | docker import', 'gridforge flatten (engine -> engine)'), '>= 3'],
-      ['docker export|import / engine floor (best any flattener can reach)', ratio('docker export | docker import', 'docker import of the finished layer tar (engine side)'), '(info)'],
+      ['docker export|import / docker import of the finished layer', ratio('docker export | docker import', 'docker import of the finished layer tar (engine side)'), '(info)'],
       ['docker export|import / gridforge flatten (engine -> archive)', ratio('docker export | docker import', 'gridforge flatten (engine -> archive)'), '(info)'],
       ['umoci unpack / gridforge sandbox', ratio('umoci unpack (OCI dir -> dir)', 'gridforge sandbox (OCI dir -> dir)'), '>= 1.5'],
       ['gridforge sandbox / raw tar -x', ratio('gridforge sandbox (OCI dir -> dir)', 'raw tar -x of the layer tars in order'), '<= 1.5'],
