@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../scripts/lib/errors.ts';
 import { lockFile, readLock } from './lock.ts';
-import { isTempObjectName } from './object-store.ts';
+import { removeTempObjects } from './object-store.ts';
 import { finishPending, readHead } from './repository.ts';
 
 export interface AbortResult {
@@ -35,16 +35,7 @@ export function abortTransaction(repoDir: string, opts: { force?: boolean } = {}
       removed++;
     }
   }
-  for (let i = 0; i < 256; i++) {
-    const sub = path.join(dir, 'data', i.toString(16).padStart(2, '0'));
-    if (!fs.existsSync(sub)) continue;
-    for (const f of fs.readdirSync(sub)) {
-      if (isTempObjectName(f)) {
-        fs.rmSync(path.join(sub, f), { force: true });
-        removed++;
-      }
-    }
-  }
+  removed += removeTempObjects(dir);
   for (const f of fs.readdirSync(dir)) {
     if (/^\.cvmfs.*\.\d+\.tmp$/.test(f)) {
       fs.rmSync(path.join(dir, f), { force: true });

@@ -15,7 +15,7 @@ const { repoDir, bigFile } = workerData;
 let seq = 0;
 const tmpName = () => path.join(repoDir, 'data', 'txn', `${process.pid}.w${threadId}.${seq++}.tmp`);
 const dest = (hash) => path.join(repoDir, 'data', hash.slice(0, 2), hash.slice(2));
-/** Temp name beside the object: starts with '.', so it never looks like an object (see TEMP_OBJECT_RE). */
+/** Temp name beside the object: starts with '.', so it never looks like an object (isTempObjectName in object-store.ts). */
 const tmpBeside = (hash) => path.join(repoDir, 'data', hash.slice(0, 2), `.${hash.slice(2)}.${process.pid}.w${threadId}.${seq++}.tmp`);
 
 function storeSmall(file) {

@@ -27,6 +27,25 @@ export function isTempObjectName(name: string): boolean {
   return name.startsWith('.') && name.endsWith('.tmp');
 }
 
+/**
+ * Remove temp objects left beside the objects in data/00..ff (a killed or cut-off writer); with
+ * `pid`, only that process's. Returns how many were removed.
+ */
+export function removeTempObjects(repoDir: string, pid?: number): number {
+  const mine = pid === undefined ? undefined : `.${pid}.w`;
+  let removed = 0;
+  for (let i = 0; i < 256; i++) {
+    const sub = path.join(repoDir, 'data', i.toString(16).padStart(2, '0'));
+    if (!fs.existsSync(sub)) continue;
+    for (const f of fs.readdirSync(sub)) {
+      if (!isTempObjectName(f) || (mine && !f.includes(mine))) continue;
+      fs.rmSync(path.join(sub, f), { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
 export class ObjectStore {
   constructor(readonly repoDir: string) {}
 

@@ -16,7 +16,7 @@ import { CompressPool, type FileJobResult } from './compress-pool.ts';
 import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
 import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
-import { isTempObjectName, ObjectStore, sha1Hex } from './object-store.ts';
+import { ObjectStore, removeTempObjects, sha1Hex } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
 import { ScanCache, statKey } from './scan-cache.ts';
 import { loadCatalogEntries, loadNested } from './tree-loader.ts';
@@ -91,6 +91,11 @@ function checkName(nameBuf: Buffer, where: string): string {
   if (!Buffer.from(name, 'utf8').equals(nameBuf)) {
     throw new UsageError('file name is not valid UTF-8', { where, hint: 'rename the file to a UTF-8 name (CernVM-FS catalogs store names as UTF-8 text)' });
   }
+  return checkText(name, where);
+}
+
+/** Names and link targets are one catalog text field each: no newline, no NUL. */
+function checkText(name: string, where: string): string {
   if (name.includes('\n') || name.includes('\0')) throw new UsageError('file name contains a newline or NUL', { where, hint: 'rename the file' });
   return name;
 }
@@ -239,8 +244,8 @@ export class Transaction {
       const inodes = new Map<string, number>();
       let hl = 1;
       for (const name of names) {
-        if (name.includes('\n')) throw new UsageError('file name contains a newline or NUL', { where: `${dirPath}/${name}`, hint: 'rename the file' });
         const cp = `${dirPath}/${name}`;
+        checkText(name, cp);
         const cs = fs.lstatSync(cp);
         const meta = { mode: cs.mode, uid: cs.uid, gid: cs.gid, mtime: Math.floor(cs.mtimeMs / 1000) };
         if (cs.isDirectory()) {
@@ -568,14 +573,7 @@ export class Transaction {
     const cut = this.pool?.busy ?? false;
     await this.pool?.close();
     for (const f of fs.readdirSync(path.join(this.repoDir, 'data', 'txn'))) if (f.startsWith(`${process.pid}.`)) fs.rmSync(path.join(this.repoDir, 'data', 'txn', f), { force: true });
-    if (cut) {
-      // workers stopped mid-job may have left temp objects beside the final names
-      const mine = `.${process.pid}.w`;
-      for (let i = 0; i < 256; i++) {
-        const sub = path.join(this.repoDir, 'data', i.toString(16).padStart(2, '0'));
-        for (const f of fs.readdirSync(sub)) if (isTempObjectName(f) && f.includes(mine)) fs.rmSync(path.join(sub, f), { force: true });
-      }
-    }
+    if (cut) removeTempObjects(this.repoDir, process.pid); // workers stopped mid-job may have left temp objects
     this.lock.release();
   }
 }
