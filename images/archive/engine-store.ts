@@ -16,13 +16,13 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { Worker } from 'node:worker_threads';
 import { execa } from 'execa';
 import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
 import type { ImageConfig, ImageSource, LayerBlob } from './image-source.ts';
 import type { LayerEntry, Prescan } from './layer-scan.ts';
 import { TarScanner } from './tar-scan.ts';
+import { tarSplitEntries } from './tar-split-entries.mjs';
 
 /** The layer store cannot be used here (not local, not overlay2, not readable...): fall back to docker save. */
 export class StoreUnavailable extends Error {}
@@ -76,14 +76,6 @@ async function locate(ref: string, id: string): Promise<{ configBytes: Buffer; r
   return { configBytes, repoTags: info.RepoTags ?? [], layers };
 }
 
-interface TarSplitEntry {
-  type: number;
-  name?: string;
-  name_raw?: string;
-  size?: number;
-  payload?: string | null;
-}
-
 /**
  * Is every parent of `rel` a real directory in the layer directory? A symlinked parent (the
  * engine's chrooted unpack wrote through it) would resolve on the host, outside the layer: such a
@@ -103,17 +95,6 @@ function parentChecker(diffDir: string): (rel: string) => boolean {
     const up = path.posix.dirname(rel);
     return isDir(up === '.' ? '' : up);
   };
-}
-
-/** tar-split entries one by one, gunzipped as a stream (a layer's metadata can be tens of MB). */
-async function* tarSplitEntries(file: string): AsyncGenerator<TarSplitEntry> {
-  let rest = '';
-  for await (const chunk of fs.createReadStream(file).pipe(zlib.createGunzip()) as AsyncIterable<Buffer>) {
-    const lines = (rest + chunk.toString('utf8')).split('\n');
-    rest = lines.pop()!;
-    for (const line of lines) if (line) yield JSON.parse(line) as TarSplitEntry;
-  }
-  if (rest) yield JSON.parse(rest) as TarSplitEntry;
 }
 
 /** Headers of one layer from its tar-split; each regular file's data points at its file in the diff dir. */

@@ -6,29 +6,17 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import crypto from 'node:crypto';
+import { tarSplitEntries } from './tar-split-entries.mjs';
 
 const { layers } = workerData;
 let diffDir = '';
-
-/** tar-split entries one by one, gunzipped as a stream (a layer's metadata can be tens of MB). */
-async function* entries(file) {
-  let rest = '';
-  for await (const chunk of fs.createReadStream(file).pipe(zlib.createGunzip())) {
-    const text = rest + chunk.toString('utf8');
-    const lines = text.split('\n');
-    rest = lines.pop();
-    for (const line of lines) if (line) yield JSON.parse(line);
-  }
-  if (rest) yield JSON.parse(rest);
-}
 
 async function digest(tarSplit) {
   const hash = crypto.createHash('sha256');
   const buf = Buffer.allocUnsafe(1 << 20);
   let total = 0;
-  for await (const e of entries(tarSplit)) {
+  for await (const e of tarSplitEntries(tarSplit)) {
     if (e.type === 2) {
       const b = Buffer.from(e.payload ?? '', 'base64');
       hash.update(b);
