@@ -22,7 +22,6 @@ interface Pending {
 
 const BATCH_FILES = 64;
 const BATCH_BYTES = 4 << 20;
-const BIG_FILE = 32 << 20;
 
 /** Two workers per core (file I/O of one overlaps compression of the other); GRIDFORGE_COMPRESS_WORKERS overrides. */
 export function defaultWorkers(): number {
@@ -48,7 +47,7 @@ export class CompressPool {
   constructor(private readonly repoDir: string, private readonly size = defaultWorkers()) {}
 
   private spawn(): void {
-    const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir: this.repoDir, bigFile: BIG_FILE }, execArgv: [] });
+    const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir: this.repoDir }, execArgv: [] });
     w.on('message', (msg: { id: number; results: (FileJobResult | { error: string })[] }) => {
       const batch = this.inflight.get(msg.id)!;
       this.inflight.delete(msg.id);

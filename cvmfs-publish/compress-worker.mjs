@@ -1,17 +1,17 @@
-// Worker of the compression pool (plain JS so it loads without tsx): reads a file, deflates it
-// (zlib default level), hashes the compressed bytes (SHA-1) and stores the object atomically.
+// Worker of the compression pool (plain JS so it loads without tsx): reads a file, makes its zlib
+// object (object-compression.mjs), hashes the object bytes (SHA-1) and stores the object atomically.
 // Small objects are hashed in memory, so their temp file goes next to the final name (data/xx/):
 // creates and renames spread over 256 directories instead of all serialising on the lock of one
 // data/txn directory (measured: that lock was the top kernel cost of a 50,000-file publish).
 import { parentPort, workerData, threadId } from 'node:worker_threads';
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { PROBE_BYTES, TAIL_PROBE_LIMIT, createObjectDeflate, deflateObject } from './object-compression.mjs';
 
-const { repoDir, bigFile } = workerData;
+const { repoDir } = workerData;
 let seq = 0;
 const tmpName = () => path.join(repoDir, 'data', 'txn', `${process.pid}.w${threadId}.${seq++}.tmp`);
 const dest = (hash) => path.join(repoDir, 'data', hash.slice(0, 2), hash.slice(2));
@@ -20,7 +20,7 @@ const tmpBeside = (hash) => path.join(repoDir, 'data', hash.slice(0, 2), `.${has
 
 function storeSmall(file) {
   const buf = fs.readFileSync(file);
-  const compressed = zlib.deflateSync(buf);
+  const compressed = deflateObject(buf);
   const hash = crypto.createHash('sha1').update(compressed).digest('hex');
   const d = dest(hash);
   const created = !fs.existsSync(d);
@@ -37,14 +37,23 @@ function storeSmall(file) {
   return { hash, size: buf.length, created };
 }
 
+/** Files above TAIL_PROBE_LIMIT: streamed, judged by their first bytes. */
 async function storeBig(file) {
+  const head = Buffer.alloc(PROBE_BYTES);
+  const fd = fs.openSync(file, 'r');
+  let got;
+  try {
+    got = fs.readSync(fd, head, 0, PROBE_BYTES, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
   const sha = crypto.createHash('sha1');
   let size = 0;
   const tmp = tmpName();
   const count = new Transform({ transform(c, _e, cb) { size += c.length; cb(null, c); } });
   const hasher = new Transform({ transform(c, _e, cb) { sha.update(c); cb(null, c); } });
   try {
-    await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), count, zlib.createDeflate(), hasher, fs.createWriteStream(tmp));
+    await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), count, createObjectDeflate(head.subarray(0, got)), hasher, fs.createWriteStream(tmp));
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw e;
@@ -61,7 +70,7 @@ parentPort.on('message', async (msg) => {
   const results = [];
   for (const job of msg.jobs) {
     try {
-      results.push(job.size > bigFile ? await storeBig(job.path) : storeSmall(job.path));
+      results.push(job.size > TAIL_PROBE_LIMIT ? await storeBig(job.path) : storeSmall(job.path));
     } catch (e) {
       results.push({ error: `${job.path}: ${e.message}` });
     }

@@ -1,6 +1,6 @@
 /**
- * Content-addressed object store under `<repo>/data/`: zlib (default level) stream, named by the SHA-1
- * of the compressed bytes, written to a temp file first and renamed to `data/xx/<rest>` (atomic; a
+ * Content-addressed object store under `<repo>/data/`: zlib stream (deflate level 6, or stored
+ * blocks for incompressible content: object-compression.mjs), named by the SHA-1 of those bytes, written to a temp file first and renamed to `data/xx/<rest>` (atomic; a
  * killed writer leaves at most a temp file that `repo abort` removes). Streams go through
  * `data/txn/` (their hash is known only at the end); objects hashed in memory are written beside
  * their final name as `.<rest>.<pid>.<n>.tmp`, which never matches an object name.
@@ -9,12 +9,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { objectPath, type ObjectSuffix } from './format.ts';
+import { PROBE_BYTES, TAIL_PROBE_LIMIT, createObjectDeflate, deflateChunked, deflateObject } from './object-compression.mjs';
 
 export function compressBuffer(content: Buffer): { compressed: Buffer; hash: string } {
-  const compressed = zlib.deflateSync(content, { level: zlib.constants.Z_DEFAULT_COMPRESSION });
+  const compressed = deflateObject(content);
   return { compressed, hash: createHash('sha1').update(compressed).digest('hex') };
 }
 
@@ -83,15 +84,60 @@ export class ObjectStore {
     return { hash, compressedSize: compressed.length };
   }
 
-  /** Stream a Readable through deflate + SHA-1 into the store; returns hash and uncompressed size. */
+  /** Like putBuffer, deflating on every core (deflateChunked): for catalogs, which are megabytes and on the commit path. */
+  async putBufferParallel(content: Buffer, suffix: ObjectSuffix = ''): Promise<{ hash: string; compressedSize: number }> {
+    const compressed = await deflateChunked(content);
+    const hash = sha1Hex(compressed);
+    this.storeCompressed(compressed, hash, suffix);
+    return { hash, compressedSize: compressed.length };
+  }
+
+  /**
+   * Store content read from a stream; returns hash and uncompressed size. Content up to
+   * TAIL_PROBE_LIMIT is gathered in memory and stored as a buffer would be (the same object as the
+   * same bytes from a file); larger content streams through deflate + SHA-1 into data/txn.
+   */
   async putStream(input: Readable, suffix: ObjectSuffix = '', maxSize = Number.MAX_SAFE_INTEGER): Promise<{ hash: string; size: number }> {
-    const sha = createHash('sha1');
+    const tooBig = () => new Error(`content exceeds the size limit of ${maxSize} bytes`);
+    const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const start: Buffer[] = [];
     let size = 0;
+    let ended = false;
+    try {
+      while (size <= TAIL_PROBE_LIMIT) {
+        const r = await it.next();
+        if (r.done) {
+          ended = true;
+          break;
+        }
+        size += r.value.length;
+        if (size > maxSize) throw tooBig();
+        start.push(r.value);
+      }
+    } catch (err) {
+      input.destroy();
+      throw err;
+    }
+    const first = Buffer.concat(start, size);
+    if (ended) {
+      const { compressed, hash } = compressBuffer(first);
+      this.storeCompressed(compressed, hash, suffix);
+      return { hash, size };
+    }
+    const rest = Readable.from(
+      (async function* () {
+        yield first;
+        for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+      })(),
+      { objectMode: false },
+    );
+    const sha = createHash('sha1');
+    size = 0;
     const tmp = this.tempFile();
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         size += chunk.length;
-        if (size > maxSize) cb(new Error(`content exceeds the size limit of ${maxSize} bytes`));
+        if (size > maxSize) cb(tooBig());
         else cb(null, chunk);
       },
     });
@@ -102,8 +148,9 @@ export class ObjectStore {
       },
     });
     try {
-      await pipeline(input, counter, zlib.createDeflate({ level: zlib.constants.Z_DEFAULT_COMPRESSION }), hasher, fs.createWriteStream(tmp));
+      await pipeline(rest, counter, createObjectDeflate(first.subarray(0, PROBE_BYTES)), hasher, fs.createWriteStream(tmp));
     } catch (err) {
+      input.destroy();
       fs.rmSync(tmp, { force: true });
       throw err;
     }

@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
@@ -16,12 +15,11 @@ import { CompressPool, type FileJobResult } from './compress-pool.ts';
 import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
 import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
-import { ObjectStore, removeTempObjects, sha1Hex } from './object-store.ts';
+import { ObjectStore, compressBuffer, removeTempObjects } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
 import { ScanCache, statKey } from './scan-cache.ts';
 import { loadCatalogEntries, loadNested } from './tree-loader.ts';
 
-const deflate = promisify(zlib.deflate);
 const EMPTY_OBJECT = { hash: 'e8ec3d88b62ebf526e4e5a4ff6162a3aa48a6b78', compressed: zlib.deflateSync(Buffer.alloc(0)) };
 
 export interface TransactionOptions {
@@ -333,9 +331,9 @@ export class Transaction {
     let size: number;
     if (Buffer.isBuffer(content)) {
       if (content.length > this.maxFileSize) throw new UsageError(`content is ${content.length} bytes, above the size limit of ${this.maxFileSize} bytes`, { where: full, hint: 'raise the size limit or leave the file out' });
-      const compressed = await deflate(content);
-      hash = sha1Hex(compressed);
-      this.store.storeCompressed(compressed, hash);
+      const compressed = compressBuffer(content);
+      hash = compressed.hash;
+      this.store.storeCompressed(compressed.compressed, hash);
       size = content.length;
     } else {
       try {
@@ -509,7 +507,7 @@ export class Transaction {
         ttl: this.config.ttl,
         nested,
       });
-      const { hash } = this.store.putBuffer(res.db, 'C');
+      const { hash } = await this.store.putBufferParallel(res.db, 'C');
       written.push(hash);
       const total = { ...res.self };
       for (const k of Object.keys(total) as (keyof Counters)[]) total[k] += res.subtree[k];

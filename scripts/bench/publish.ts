@@ -4,6 +4,8 @@
  * in the same invocation: `tar -c | pigz -p 2` and `cp -a` of the same tree.
  * Run: node --import tsx scripts/bench/publish.ts [--scale 1] [--runs 3] [--keep]   (medians of --runs)
  * Targets (issue 7): first publish >= 2,000 files/s and >= 0.8x pigz throughput; incremental <= 10% of first.
+ * One more row publishes with GRIDFORGE_STORE_INCOMPRESSIBLE=0 (deflate level 6 for every file, as
+ * pigz does) to show what storing incompressible content as stored blocks saves.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -83,13 +85,15 @@ try {
   const mb = gen.bytes / 1e6;
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const t: Record<'pigz' | 'cp' | 'first' | 'second' | 'verify', number[]> = { pigz: [], cp: [], first: [], second: [], verify: [] };
+  const t: Record<'pigz' | 'cp' | 'first' | 'deflateAll' | 'second' | 'verify', number[]> = { pigz: [], cp: [], first: [], deflateAll: [], second: [], verify: [] };
   const quiet = { onProgress: (m: string) => (m.startsWith('objects:') ? process.stderr.write(`  ${m}\n`) : undefined) };
   const changed = Math.round(gen.files / 100);
   let first: Awaited<ReturnType<typeof publishTree>> | undefined;
   let second: Awaited<ReturnType<typeof publishTree>> | undefined;
   let verifyOk = true;
   let repoBytes = 0;
+  let deflateAllBytes = 0;
+  let pigzBytes = 0;
   for (let run = 0; run < runs; run++) {
     // Every timed step starts with no dirty pages left by the step before it (untimed sync), so
     // none pays for another's writeback; no step syncs its own output (pigz does not either).
@@ -111,6 +115,20 @@ try {
     let s0: number;
     [first, s0] = await timeAsync(() => publishTree(repo, src, 'sw/tree', quiet));
     t.first.push(s0);
+    repoBytes = Number(execFileSync('du', ['-sb', path.join(repo, 'data')], { encoding: 'utf8' }).split('\t')[0]);
+
+    const repoAll = path.join(work, `repo-deflate-all${run}`);
+    await initRepository(repoAll, { name: 'bench.example.org', keysDir: path.join(work, `keys-deflate-all${run}`) });
+    settle();
+    process.stderr.write(`bench: run ${run + 1}/${runs}: first publish, deflate for every file\n`);
+    process.env.GRIDFORGE_STORE_INCOMPRESSIBLE = '0';
+    try {
+      t.deflateAll.push((await timeAsync(() => publishTree(repoAll, src, 'sw/tree', quiet)))[1]);
+    } finally {
+      delete process.env.GRIDFORGE_STORE_INCOMPRESSIBLE;
+    }
+    deflateAllBytes = Number(execFileSync('du', ['-sb', path.join(repoAll, 'data')], { encoding: 'utf8' }).split('\t')[0]);
+    pigzBytes = fs.statSync(`${work}/tree${run}.tar.gz`).size;
     // change 1% of the files (other files in each run)
     for (let k = 0; k < changed; k++) {
       const p = gen.paths[(k * 97 + run * 13) % gen.paths.length];
@@ -125,21 +143,21 @@ try {
     const [v, s2] = await timeAsync(() => verifyRepository(repo));
     t.verify.push(s2);
     verifyOk &&= v.ok;
-    repoBytes = Number(execFileSync('du', ['-sb', path.join(repo, 'data')], { encoding: 'utf8' }).split('\t')[0]);
   }
-  const [pigzS, cpS, firstS, secondS, verifyS] = [median(t.pigz), median(t.cp), median(t.first), median(t.second), median(t.verify)];
+  const [pigzS, cpS, firstS, deflateAllS, secondS, verifyS] = [median(t.pigz), median(t.cp), median(t.first), median(t.deflateAll), median(t.second), median(t.verify)];
   const runsOf = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(' / ');
 
   const rows: (string | number)[][] = [
     ['tar -c | pigz -p 2 (baseline)', pigzS.toFixed(2), runsOf(t.pigz), Math.round(gen.files / pigzS), (mb / pigzS).toFixed(0), '1.00'],
     ['cp -a (baseline)', cpS.toFixed(2), runsOf(t.cp), Math.round(gen.files / cpS), (mb / cpS).toFixed(0), (pigzS / cpS).toFixed(2)],
     ['gridforge first publish', firstS.toFixed(2), runsOf(t.first), Math.round(gen.files / firstS), (mb / firstS).toFixed(0), (pigzS / firstS).toFixed(2)],
+    ['first publish, deflate for every file', deflateAllS.toFixed(2), runsOf(t.deflateAll), Math.round(gen.files / deflateAllS), (mb / deflateAllS).toFixed(0), (pigzS / deflateAllS).toFixed(2)],
     [`gridforge republish (${changed} changed)`, secondS.toFixed(2), runsOf(t.second), Math.round(gen.files / secondS), (mb / secondS).toFixed(0), (pigzS / secondS).toFixed(2)],
     ['gridforge verify (all objects)', verifyS.toFixed(2), runsOf(t.verify), Math.round(gen.files / verifyS), (mb / verifyS).toFixed(0), (pigzS / verifyS).toFixed(2)],
   ];
   process.stdout.write(`\npublish benchmark: ${gen.files} files, ${(gen.bytes / 1e9).toFixed(2)} GB, ${os.cpus().length} cores, medians of ${runs} run(s), load ${os.loadavg()[0].toFixed(1)}\n\n`);
   process.stdout.write(`${formatTable(['run', 'median s', 'runs (s)', 'files/s', 'MB/s', 'x pigz throughput'], rows)}\n\n`);
-  process.stdout.write(`first publish: ${first!.filesStored} files stored, ${first!.catalogsWritten} catalogs; republish: ${second!.filesStored} stored, ${second!.filesReused} reused; repository data ${(repoBytes / 1e9).toFixed(2)} GB; verify ok=${verifyOk}\n`);
+  process.stdout.write(`first publish: ${first!.filesStored} files stored, ${first!.catalogsWritten} catalogs; republish: ${second!.filesStored} stored, ${second!.filesReused} reused; repository data after the first publish ${(repoBytes / 1e9).toFixed(3)} GB (deflate for every file: ${(deflateAllBytes / 1e9).toFixed(3)} GB; pigz archive ${(pigzBytes / 1e9).toFixed(3)} GB); verify ok=${verifyOk}\n`);
   process.stdout.write(`targets: first >= 2000 files/s: ${(gen.files / firstS).toFixed(0)} ${gen.files / firstS >= 2000 ? 'MET' : 'MISSED'}; >= 0.8x pigz: ${(pigzS / firstS).toFixed(3)} ${pigzS / firstS >= 0.8 ? 'MET' : 'MISSED'}; incremental <= 10% of first: ${((secondS / firstS) * 100).toFixed(1)}% ${secondS / firstS <= 0.1 ? 'MET' : 'MISSED'}\n`);
 } finally {
   if (!keep) fs.rmSync(work, { recursive: true, force: true });
