@@ -2,7 +2,7 @@
  * CernVM-FS format constants and small pure helpers (md5path keys, flags, object paths).
  * Sources: cvmfs/cvmfs catalog_sql.cc (flags, schema), crypto/hash.h (suffixes), catalog_counters.h.
  */
-import { hash } from 'node:crypto';
+import { md5Words } from './md5.ts';
 
 export const SCHEMA_VERSION = '2.5';
 export const SCHEMA_REVISION = '7';
@@ -37,9 +37,11 @@ export function isHexHash(s: string): boolean {
 }
 
 /** MD5 of the repository path ('' for the root, '/a/b' otherwise) split into two signed LE int64. */
+const words = new BigInt64Array(2);
+const wordsAs32 = new Int32Array(words.buffer);
 export function md5path(path: string): [bigint, bigint] {
-  const d = hash('md5', path, 'buffer'); // one-shot: a third faster than createHash for 50k paths
-  return [d.readBigInt64LE(0), d.readBigInt64LE(8)];
+  wordsAs32.set(md5Words(path)); // little-endian words -> two signed LE int64 (this platform is LE, as cvmfs assumes)
+  return [words[0], words[1]];
 }
 
 /** Normalise a path inside the repository to '' (root) or '/a/b'. Throws on '..' and empty components. */
