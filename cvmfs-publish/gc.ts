@@ -68,7 +68,7 @@ export async function garbageCollect(repoDir: string, opts: { keepRevisions?: nu
     }
     if (!opts.dryRun && removed > 0) {
       // the incremental cache may name removed objects: drop it (the next publish re-reads files once)
-      for (const f of ['scan-cache.db', 'scan-cache.db-wal', 'scan-cache.db-shm']) fs.rmSync(path.join(dir, '.gridforge', f), { force: true });
+      for (const f of ['scan-cache.bin', 'scan-cache.db', 'scan-cache.db-wal', 'scan-cache.db-shm']) fs.rmSync(path.join(dir, '.gridforge', f), { force: true });
       const reflog = readReflog(dir, cfg.name);
       for (const h of removedHashes) reflog.remove(h);
       const h2 = readHistory(store, manifest);

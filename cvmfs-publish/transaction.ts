@@ -17,7 +17,7 @@ import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
 import { ObjectStore, compressBuffer, removeTempObjects } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
-import { ScanCache, statKey } from './scan-cache.ts';
+import { ScanCache } from './scan-cache.ts';
 import { loadCatalogEntries, loadNested } from './tree-loader.ts';
 
 const EMPTY_OBJECT = { hash: 'e8ec3d88b62ebf526e4e5a4ff6162a3aa48a6b78', compressed: zlib.deflateSync(Buffer.alloc(0)) };
@@ -127,7 +127,7 @@ export class Transaction {
     this.baseRevision = manifest.revision;
     this.baseRoot = manifest.rootHash;
     this.root = loadCatalogEntries(this.store, manifest.rootHash, '');
-    this.cache = new ScanCache(path.join(stateDir(repoDir), 'scan-cache.db'));
+    this.cache = new ScanCache(path.join(stateDir(repoDir), 'scan-cache.bin'));
     fs.mkdirSync(path.join(repoDir, 'data', 'txn'), { recursive: true });
   }
 
@@ -204,9 +204,9 @@ export class Transaction {
     // left as it was.
     const counts: PutTreeResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
     const started: Promise<FileJobResult>[] = [];
-    const dispatch = (e: Entry, src: string, key: string, size: number): void => {
+    const dispatch = (e: Entry, src: string, st: fs.Stats, size: number): void => {
       // Cache entries are written only after their objects are in place, and gc drops the cache, so a hit names an existing object.
-      const cached = this.cache.get(key);
+      const cached = this.cache.get(st.dev, st.ino, size, st.mtimeMs, st.ctimeMs);
       if (cached) {
         e.hash = cached;
         this.reused++;
@@ -216,7 +216,7 @@ export class Transaction {
       const p = this.getPool().storeFile(src, size);
       started.push(p);
       e.pending = p.then((r) => {
-        this.cache.set(key, r.hash);
+        this.cache.set(st, r.hash);
         this.stored++;
         return r;
       });
@@ -264,7 +264,7 @@ export class Transaction {
             if (g === undefined) inodes.set(ik, (g = hl++));
             e.hlGroup = g;
           }
-          dispatch(e, cp, statKey(cs), size);
+          dispatch(e, cp, cs, size);
           if ((sinceYield += 1) >= 256) {
             sinceYield = 0;
             await new Promise((r) => setImmediate(r));
@@ -528,7 +528,12 @@ export class Transaction {
       await sleep(stepDelay());
       this.say('stage: catalogs');
       const now = Math.floor(Date.now() / 1000);
-      const { hash, size, written } = await this.writeCatalogs(now);
+      // Catalogs are built here and deflated on the thread pool; while the first one deflates, the
+      // scan cache is written (every object it names is stored by now).
+      const catalogs = this.writeCatalogs(now);
+      catalogs.catch(() => undefined); // awaited below; this only keeps a failing save() from leaving it unhandled
+      this.cache.save();
+      const { hash, size, written } = await catalogs;
       this.say('stage: history');
       const { manifest: head } = readHead(this.repoDir);
       if (head.rootHash !== this.baseRoot) throw new GridforgeError('the repository changed under this transaction', { hint: 'retry the publish' });
@@ -552,7 +557,6 @@ export class Transaction {
           await sleep(stepDelay());
         },
       });
-      this.cache.save();
       this.say(`published revision ${revision} (root catalog ${hash})`);
       return { revision, rootHash: hash, tag: opts.tag, catalogsWritten: written.length, filesStored: this.stored, filesReused: this.reused };
     } finally {
