@@ -245,19 +245,13 @@ export class Transaction {
         const cp = `${dirPath}/${name}`;
         checkText(name, cp);
         const cs = fs.lstatSync(cp);
-        const meta = { mode: cs.mode, uid: cs.uid, gid: cs.gid, mtime: Math.floor(cs.mtimeMs / 1000) };
-        if (cs.isDirectory()) {
-          const d = newDir(name, meta);
-          counts.dirs++;
-          await scanDir(cp, d);
-          if (d.children!.has('.cvmfscatalog')) d.nested = true;
-          entry.children!.set(name, d);
-        } else if (cs.isFile()) {
+        if (cs.isFile()) {
           const size = cs.size;
           if (size > this.maxFileSize) {
             throw new UsageError(`file is ${size} bytes, above the size limit of ${this.maxFileSize} bytes`, { where: cp, hint: 'raise the limit with --max-file-size or leave the file out' });
           }
-          const e: Entry = { name, type: 'file', ...meta, size };
+          // fields spelled out (no spread of a meta object): this runs once per file of the tree
+          const e: Entry = { name, type: 'file', mode: cs.mode, uid: cs.uid, gid: cs.gid, mtime: Math.floor(cs.mtimeMs / 1000), size, hash: undefined };
           if (cs.nlink > 1) {
             const ik = `${cs.dev}:${cs.ino}`;
             let g = inodes.get(ik);
@@ -272,6 +266,15 @@ export class Transaction {
           counts.files++;
           counts.bytes += size;
           entry.children!.set(name, e);
+          continue;
+        }
+        const meta = { mode: cs.mode, uid: cs.uid, gid: cs.gid, mtime: Math.floor(cs.mtimeMs / 1000) };
+        if (cs.isDirectory()) {
+          const d = newDir(name, meta);
+          counts.dirs++;
+          await scanDir(cp, d);
+          if (d.children!.has('.cvmfscatalog')) d.nested = true;
+          entry.children!.set(name, d);
         } else if (cs.isSymbolicLink()) {
           const tb = fs.readlinkSync(cp, { encoding: 'buffer' });
           const target = checkName(tb, cp);
