@@ -1,9 +1,10 @@
 /**
  * Content-addressed object store under `<repo>/data/`: zlib stream (deflate level 6, or stored
- * blocks for incompressible content: object-compression.mjs), named by the SHA-1 of those bytes, written to a temp file first and renamed to `data/xx/<rest>` (atomic; a
- * killed writer leaves at most a temp file that `repo abort` removes). Streams go through
- * `data/txn/` (their hash is known only at the end); objects hashed in memory are written beside
- * their final name as `.<rest>.<pid>.<n>.tmp`, which never matches an object name.
+ * blocks for incompressible content: object-compression.mjs), named by the SHA-1 of those bytes,
+ * written to a temp file first and renamed to `data/xx/<rest>` (atomic; a killed writer leaves at
+ * most a temp file that `repo abort` removes). Streams go through `data/txn/` (their hash is known
+ * only at the end); objects hashed in memory are written beside their final name as
+ * `.<rest>.<pid>.<n>.tmp`, which never matches an object name.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
