@@ -36,9 +36,9 @@ export function isHexHash(s: string): boolean {
   return /^[0-9a-f]{40}$/.test(s);
 }
 
-/** MD5 of the repository path ('' for the root, '/a/b' otherwise) split into two signed LE int64. */
 const words = new BigInt64Array(2);
 const wordsAs32 = new Int32Array(words.buffer);
+/** MD5 of the repository path ('' for the root, '/a/b' otherwise) split into two signed LE int64. */
 export function md5path(path: string): [bigint, bigint] {
   wordsAs32.set(md5Words(path)); // little-endian words -> two signed LE int64 (this platform is LE, as cvmfs assumes)
   return [words[0], words[1]];
