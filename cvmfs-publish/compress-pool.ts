@@ -16,6 +16,8 @@ export interface FileJobResult {
 interface Pending {
   path: string;
   size: number;
+  /** set: the content is `size` bytes of `path` from here (a file inside a layer blob) */
+  offset?: number;
   resolve: (r: FileJobResult) => void;
   reject: (e: Error) => void;
 }
@@ -66,11 +68,11 @@ export class CompressPool {
     this.idle.push(w);
   }
 
-  /** Compress and store one file from disk. */
-  storeFile(path: string, size: number): Promise<FileJobResult> {
+  /** Compress and store one file from disk (with `offset`: `size` bytes of it from there). */
+  storeFile(path: string, size: number, offset?: number): Promise<FileJobResult> {
     if (this.closed) return Promise.reject(new Error('compression pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ path, size, resolve, reject });
+      this.queue.push({ path, size, offset, resolve, reject });
       // Dispatch as soon as a batch is full; otherwise once on the next turn (lets the caller fill batches).
       if (this.queue.length - this.head >= BATCH_FILES) this.pump();
       else if (!this.scheduled) {
@@ -101,13 +103,21 @@ export class CompressPool {
       }
       const id = this.nextId++;
       this.inflight.set(id, batch);
-      w.postMessage({ id, jobs: batch.map((p) => ({ path: p.path, size: p.size })) });
+      w.postMessage({ id, jobs: batch.map((p) => ({ path: p.path, size: p.size, offset: p.offset })) });
     }
   }
 
   /** Jobs handed out or queued and not finished: closing now may cut a worker mid-write. */
   get busy(): boolean {
     return this.inflight.size > 0 || this.head < this.queue.length;
+  }
+
+  /** Reject the jobs not handed to a worker yet (the ones in flight finish). */
+  cancelQueued(reason: Error): void {
+    const queued = this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    for (const p of queued) p.reject(reason);
   }
 
   async close(): Promise<void> {

@@ -102,6 +102,8 @@ export class Transaction {
   private root: Entry;
   private pool?: CompressPool;
   private pendingCount = 0;
+  /** pool jobs of putFileRange: their objects are removed again if the transaction does not commit */
+  private rangeJobs: Promise<FileJobResult>[] = [];
   private stored = 0;
   private reused = 0;
   private closed = false;
@@ -350,6 +352,52 @@ export class Transaction {
     dir.children!.set(name, { name, type: 'file', mode: 0o100000 | (meta.mode & 0o7777), uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: meta.xattrs, size, hash });
   }
 
+  /**
+   * Store `size` bytes of `file` from `offset` (a file inside a layer blob, say) at `p`. The
+   * compression pool reads and compresses it on every core while the caller goes on; commit (or
+   * waitForObjects) waits for it, so `file` must stay readable until then.
+   */
+  async putFileRange(p: string, file: string, offset: number, size: number, meta: Meta): Promise<void> {
+    this.assertOpen();
+    const { parent, name, full } = this.split(p, 'path');
+    if (size > this.maxFileSize) throw new UsageError(`content is ${size} bytes, above the size limit of ${this.maxFileSize} bytes`, { where: full, hint: 'raise the size limit or leave the file out' });
+    const dir = this.dirAt(parent, true);
+    this.pendingCount++;
+    const e: Entry = { name, type: 'file', mode: 0o100000 | (meta.mode & 0o7777), uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: meta.xattrs, size, hash: undefined };
+    const job = this.getPool().storeFile(file, size, offset);
+    this.rangeJobs.push(job);
+    e.pending = job.then((r) => {
+      this.stored++;
+      return r;
+    });
+    e.pending.catch(() => undefined); // awaited by drain()
+    dir.children!.set(name, e);
+  }
+
+  /** Wait until every object handed to the compression pool is stored (commit does this too). */
+  async waitForObjects(): Promise<void> {
+    this.assertOpen();
+    await this.drainOrUndo();
+  }
+
+  /** drain(); if a putFileRange job failed (bad input), first remove the objects those jobs created. */
+  private async drainOrUndo(): Promise<void> {
+    try {
+      await this.drain();
+    } catch (err) {
+      await this.undoRangeJobs();
+      throw err;
+    }
+  }
+
+  /** Stop queued putFileRange jobs, let running ones finish, and delete the objects they created. */
+  private async undoRangeJobs(): Promise<void> {
+    if (this.rangeJobs.length === 0) return;
+    this.pool?.cancelQueued(new Error('transaction aborted'));
+    await this.undoObjects(this.rangeJobs);
+    this.rangeJobs = [];
+  }
+
   async symlink(p: string, target: string, meta?: Partial<Meta>): Promise<void> {
     this.assertOpen();
     const { parent, name } = this.split(p, 'path');
@@ -527,7 +575,7 @@ export class Transaction {
     if (opts.tag !== undefined) checkTagName(opts.tag);
     try {
       this.say('stage: objects');
-      await this.drain();
+      await this.drainOrUndo();
       await sleep(stepDelay());
       this.say('stage: catalogs');
       const now = Math.floor(Date.now() / 1000);
@@ -569,6 +617,7 @@ export class Transaction {
 
   async abort(): Promise<void> {
     if (this.closed) return;
+    await this.undoRangeJobs();
     await this.close();
   }
 

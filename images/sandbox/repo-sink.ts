@@ -1,9 +1,10 @@
 /**
  * Repository sink: writes a sandbox straight into a CernVM-FS repository transaction (contract 5,
- * `cvmfs-publish/index.ts`) with no intermediate tree on disk: file contents are streamed from the
- * layer blobs by offset into `tx.putFile`. The previous tree at the path is replaced in the same
- * transaction; any failure aborts it, so the repository is unchanged. CernVM-FS hard links exist
- * only within one directory: links across directories become copies (same content object).
+ * `cvmfs-publish/index.ts`) with no intermediate tree on disk: file contents are read from the
+ * layer blobs by offset and compressed on every core (`tx.putFileRange`). The previous tree at the
+ * path is replaced in the same transaction; any failure aborts it, so the repository is unchanged.
+ * CernVM-FS hard links exist only within one directory: links across directories become copies
+ * (same content object).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,8 +36,9 @@ export class RepositorySink implements SandboxSink {
     await this.tx.mkdir(this.p(p), { mode: fixDirMode(meta.mode), uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
   }
   async file(p: string, c: FileContent, meta: SinkMeta): Promise<void> {
-    const content = c.buffer ?? (c.size === 0 ? Buffer.alloc(0) : fs.createReadStream(c.file!, { start: c.offset!, end: c.offset! + c.size - 1, highWaterMark: 1 << 20 }));
-    await this.tx.putFile(this.p(p), content, this.fileMeta(meta));
+    // Contents in a blob go to the transaction's compression pool (every core); finish() waits for them.
+    if (c.buffer || c.size === 0) await this.tx.putFile(this.p(p), c.buffer ?? Buffer.alloc(0), this.fileMeta(meta));
+    else await this.tx.putFileRange(this.p(p), c.file!, c.offset!, c.size, this.fileMeta(meta));
   }
   async symlink(p: string, target: string, meta: SinkMeta): Promise<void> {
     await this.tx.symlink(this.p(p), target, { uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
@@ -50,7 +52,9 @@ export class RepositorySink implements SandboxSink {
     this.fifosSkipped++; // a FIFO in a read-only network filesystem serves no purpose
     this.skipped.add(p);
   }
+  /** Every object stored before the image's layer data is closed (the commit comes after). */
   async finish(): Promise<void> {
+    await this.tx.waitForObjects();
     this.done = true;
   }
   async abort(): Promise<void> {

@@ -4,6 +4,7 @@
  * hard links, xattrs), auto-nesting, and bad input that must leave the repository unchanged.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -202,6 +203,46 @@ describe('transaction API', () => {
     expect((await r.stat('/x86_64/Packages/JAliEn/1.0'))!.nestedCatalog).toBe(true);
     expect(await r.stat('/x86_64/Packages/JAliEn/1.0/.cvmfscatalog')).toBeUndefined();
     expect((await verifyRepository(repo)).problems).toEqual([]);
+  });
+});
+
+describe('putFileRange (files inside a layer blob, compressed on the pool)', () => {
+  it('stores ranges of a blob, one above 32 MiB streamed; hard links wait for their target; a range past the end, or an abort, leaves the repository as it was', async () => {
+    const blob = path.join(dir, 'layer.blob');
+    const small = Buffer.from('#!/bin/sh\necho job\n');
+    const random = randomBytes(200_000);
+    const big = Buffer.concat([randomBytes(33 << 20), Buffer.from('tail')]);
+    fs.writeFileSync(blob, Buffer.concat([Buffer.from('header.'), small, random, big]));
+    const at = { small: 7, random: 7 + small.length, big: 7 + small.length + random.length };
+    const meta = { mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000 };
+    const tx = openTransaction(repo, { onProgress: () => {} });
+    await tx.putFileRange('sw/range/bin/run', blob, at.small, small.length, meta);
+    await tx.putFileRange('sw/range/data/random', blob, at.random, random.length, meta);
+    await tx.putFileRange('sw/range/data/big', blob, at.big, big.length, meta);
+    await tx.hardlink('sw/range/data/random-link', 'sw/range/data/random');
+    await tx.commit({});
+    const r = await openRepository(repo);
+    expect((await r.readFile('/sw/range/bin/run')).equals(small)).toBe(true);
+    expect((await r.readFile('/sw/range/data/random')).equals(random)).toBe(true);
+    expect((await r.readFile('/sw/range/data/big')).equals(big)).toBe(true);
+    expect((await r.stat('/sw/range/data/random-link'))!.hash).toBe((await r.stat('/sw/range/data/random'))!.hash);
+    expect((await verifyRepository(repo)).problems).toEqual([]);
+
+    const before = snapshot(repo);
+    const other = path.join(dir, 'other.blob');
+    fs.writeFileSync(other, randomBytes(300_000));
+    const bad = openTransaction(repo, { onProgress: () => {} });
+    await bad.putFileRange('sw/range/fine', other, 1000, 250_000, meta); // a new object, removed again
+    await bad.putFileRange('sw/range/short', blob, at.big, big.length + 10, meta);
+    await expect(bad.commit({})).rejects.toThrow(/layer\.blob: ends 10 bytes before/);
+    expect(snapshot(repo)).toBe(before);
+    // an aborted transaction removes what its range jobs stored too
+    const dropped = openTransaction(repo, { onProgress: () => {} });
+    await dropped.putFileRange('sw/range/fine', other, 2000, 250_000, meta);
+    await dropped.waitForObjects();
+    expect(snapshot(repo)).not.toBe(before);
+    await dropped.abort();
+    expect(snapshot(repo)).toBe(before);
   });
 });
 
