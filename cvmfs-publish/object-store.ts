@@ -120,11 +120,7 @@ export class ObjectStore {
       throw err;
     }
     const first = Buffer.concat(start, size);
-    if (ended) {
-      const { compressed, hash } = compressBuffer(first);
-      this.storeCompressed(compressed, hash, suffix);
-      return { hash, size };
-    }
+    if (ended) return { hash: this.putBuffer(first, suffix).hash, size };
     const rest = Readable.from(
       (async function* () {
         yield first;

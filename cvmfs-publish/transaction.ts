@@ -15,7 +15,7 @@ import { CompressPool, type FileJobResult } from './compress-pool.ts';
 import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
 import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
-import { ObjectStore, compressBuffer, removeTempObjects } from './object-store.ts';
+import { ObjectStore, removeTempObjects } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
 import { ScanCache } from './scan-cache.ts';
 import { loadCatalogEntries, loadNested } from './tree-loader.ts';
@@ -96,6 +96,11 @@ function checkName(nameBuf: Buffer, where: string): string {
 function checkText(name: string, where: string): string {
   if (name.includes('\n') || name.includes('\0')) throw new UsageError('file name contains a newline or NUL', { where, hint: 'rename the file' });
   return name;
+}
+
+/** A regular file entry written through the transaction API (putFile, putFileRange). */
+function fileEntry(name: string, meta: Meta, size: number, hash: string | undefined): Entry {
+  return { name, type: 'file', mode: 0o100000 | (meta.mode & 0o7777), uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: meta.xattrs, size, hash };
 }
 
 export class Transaction {
@@ -335,10 +340,8 @@ export class Transaction {
     let hash: string;
     let size: number;
     if (Buffer.isBuffer(content)) {
-      if (content.length > this.maxFileSize) throw new UsageError(`content is ${content.length} bytes, above the size limit of ${this.maxFileSize} bytes`, { where: full, hint: 'raise the size limit or leave the file out' });
-      const compressed = compressBuffer(content);
-      hash = compressed.hash;
-      this.store.storeCompressed(compressed.compressed, hash);
+      this.checkContentSize(content.length, full);
+      hash = this.store.putBuffer(content).hash;
       size = content.length;
     } else {
       try {
@@ -349,7 +352,11 @@ export class Transaction {
     }
     this.stored++;
     const dir = this.dirAt(parent, true);
-    dir.children!.set(name, { name, type: 'file', mode: 0o100000 | (meta.mode & 0o7777), uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: meta.xattrs, size, hash });
+    dir.children!.set(name, fileEntry(name, meta, size, hash));
+  }
+
+  private checkContentSize(size: number, where: string): void {
+    if (size > this.maxFileSize) throw new UsageError(`content is ${size} bytes, above the size limit of ${this.maxFileSize} bytes`, { where, hint: 'raise the size limit or leave the file out' });
   }
 
   /**
@@ -360,10 +367,10 @@ export class Transaction {
   async putFileRange(p: string, file: string, offset: number, size: number, meta: Meta): Promise<void> {
     this.assertOpen();
     const { parent, name, full } = this.split(p, 'path');
-    if (size > this.maxFileSize) throw new UsageError(`content is ${size} bytes, above the size limit of ${this.maxFileSize} bytes`, { where: full, hint: 'raise the size limit or leave the file out' });
+    this.checkContentSize(size, full);
     const dir = this.dirAt(parent, true);
     this.pendingCount++;
-    const e: Entry = { name, type: 'file', mode: 0o100000 | (meta.mode & 0o7777), uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: meta.xattrs, size, hash: undefined };
+    const e = fileEntry(name, meta, size, undefined);
     const job = this.getPool().storeFile(file, size, offset);
     this.rangeJobs.push(job);
     e.pending = job.then((r) => {
