@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../scripts/lib/errors.ts';
+import { RowImageStore } from './catalog-image-store.ts';
 import { lockFile, readLock } from './lock.ts';
 import { removeTempObjects } from './object-store.ts';
 import { finishPending, readHead } from './repository.ts';
@@ -45,6 +46,7 @@ export function abortTransaction(repoDir: string, opts: { force?: boolean } = {}
   finishPending(dir);
   const state = path.join(dir, '.gridforge');
   if (fs.existsSync(state)) for (const f of fs.readdirSync(state)) if (f.endsWith('.tmp')) { fs.rmSync(path.join(state, f), { force: true }); removed++; }
+  removed += new RowImageStore(dir).removeTemp();
   if (lock) fs.rmSync(lockFile(dir), { force: true });
   return { hadLock: !!lock, lockOwner: lock ? `${lock.operation} (pid ${lock.pid})` : undefined, removedTempFiles: removed };
 }

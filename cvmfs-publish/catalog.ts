@@ -5,9 +5,10 @@
  */
 import Database from 'better-sqlite3';
 import { CATALOG_SCHEMA_SQL } from './catalog-schema.ts';
-import { COMPRESSION_SHIFT, COUNTER_NAMES, DEFAULT_TTL, Flags, HASH_ALGO_SHIFT, NULL_HASH, SCHEMA_REVISION, SCHEMA_VERSION, addCounters, md5path, zeroCounters, type Counters } from './format.ts';
+import { buildRowImage, diffRows, type RowImage } from './catalog-image.ts';
+import { COUNTER_NAMES, DEFAULT_TTL, Flags, NULL_HASH, SCHEMA_REVISION, SCHEMA_VERSION, addCounters, md5path, zeroCounters, type Counters } from './format.ts';
 import type { Entry } from './entry.ts';
-import { decodeXattrs, encodeXattrs } from './xattr.ts';
+import { decodeXattrs } from './xattr.ts';
 
 export interface NestedRow {
   path: string;
@@ -25,6 +26,16 @@ export interface CatalogWriteInput {
   ttl?: number;
   /** nested catalogs directly below, already written */
   nested: (NestedRow & { total: Counters })[];
+  /** the rows, if already built (buildRowImage of rootPath and root) */
+  rows?: { image: RowImage; self: Counters };
+  /** the previous catalog of this path and its row image: only the rows that differ are written into it */
+  base?: CatalogBase;
+}
+
+export interface CatalogBase {
+  /** the previous catalog, uncompressed */
+  db: Buffer;
+  image: RowImage;
 }
 
 export interface CatalogWriteResult {
@@ -32,118 +43,102 @@ export interface CatalogWriteResult {
   self: Counters;
   subtree: Counters;
   entries: number;
+  /** the rows written, to be kept as the base of the next write */
+  image: RowImage;
+  /** written by patching the base (false: built from scratch) */
+  patched: boolean;
 }
 
-function typeFlags(e: Entry): number {
-  switch (e.type) {
-    case 'dir':
-      return Flags.Dir;
-    case 'file':
-      return Flags.File | (0 << HASH_ALGO_SHIFT) | (0 << COMPRESSION_SHIFT);
-    case 'symlink':
-      return Flags.File | Flags.Link;
-    default:
-      return Flags.File | Flags.Special;
-  }
-}
+const INSERT_ROW = 'INSERT INTO catalog (md5path_1, md5path_2, parent_1, parent_2, hardlinks, hash, size, mode, mtime, mtimens, flags, name, symlink, uid, gid, xattr) VALUES (?,?,?,?,?,?,?,?,?,NULL,?,?,?,?,?,?)';
 
-function subdirCount(e: Entry): number {
-  let n = 0;
-  for (const c of e.children!.values()) if (c.type === 'dir') n++;
-  return n;
-}
-
-/** Write one catalog. Children that are nested roots become mountpoint rows and are not descended. */
-export function writeCatalog(input: CatalogWriteInput): CatalogWriteResult {
+/** A new catalog holding every row of the image. */
+function freshCatalog(image: RowImage): Database.Database {
   const db = new Database(':memory:');
   db.pragma('page_size = 1024');
   for (const sql of CATALOG_SCHEMA_SQL) db.exec(sql);
-  const insert = db.prepare(
-    'INSERT INTO catalog (md5path_1, md5path_2, parent_1, parent_2, hardlinks, hash, size, mode, mtime, mtimens, flags, name, symlink, uid, gid, xattr) VALUES (?,?,?,?,?,?,?,?,?,NULL,?,?,?,?,?,?)',
-  );
-  const self = zeroCounters();
-  let entries = 0;
-  let hlNext = 1;
-  // Rows are collected first so hardlink counts are patched in memory, not by UPDATEs.
-  // hardlinks ((group << 32) | count) stays below 2^53: a plain number binds faster than a bigint
-  type Row = [bigint, bigint, bigint, bigint, number, Buffer | null, number, number, number, number, string, string | undefined, number, number, Buffer | null];
-  const rows: Row[] = [];
-  const addRow = (e: Entry, path: string, parentKey: [bigint, bigint], extraFlags: number): Row => {
-    const key = md5path(path);
-    let hardlinks = 1;
-    const xattr = encodeXattrs(e.xattrs);
-    if (e.type === 'dir') {
-      hardlinks = e.unloaded && e.links ? e.links : 2 + subdirCount(e);
-      self.dir++;
-    } else if (e.type === 'file') {
-      self.regular++;
-      self.file_size += e.size;
-    } else if (e.type === 'symlink') self.symlink++;
-    else self.special++;
-    if (xattr) self.xattr++;
-    if (e.type === 'file' && e.hlGroup) hardlinks = e.hlGroup * 2 ** 32 + 1; // count patched by caller
-    const row: Row = [
-      key[0], key[1], parentKey[0], parentKey[1], hardlinks,
-      e.type === 'file' ? Buffer.from(e.hash!, 'hex') : null,
-      e.type === 'symlink' ? Buffer.byteLength(e.target ?? '', 'utf8') : e.type === 'dir' ? 4096 : e.size,
-      e.mode, e.mtime, typeFlags(e) | extraFlags, e.name, e.type === 'symlink' ? e.target : '', e.uid, e.gid, xattr,
-    ];
-    rows.push(row);
-    entries++;
-    return row;
-  };
-  const walk = (dir: Entry, path: string, key: [bigint, bigint]) => {
-    // hardlink groups: renumber per catalog, count names per group within this directory
-    const groups = new Map<number, Entry[]>();
-    for (const c of dir.children!.values()) {
-      if (c.type === 'file' && c.hlGroup) {
-        const g = groups.get(c.hlGroup) ?? [];
-        g.push(c);
-        groups.set(c.hlGroup, g);
-      }
-    }
-    const groupMap = new Map<number, number>();
-    for (const [g, members] of groups) if (members.length > 1) groupMap.set(g, hlNext++);
-    for (const c of dir.children!.values()) {
-      const cpath = `${path}/${c.name}`;
-      const saved = c.hlGroup;
-      if (c.type === 'file' && saved) c.hlGroup = groupMap.get(saved) ?? 0;
-      if (c.type === 'dir' && c.nested) {
-        addRow(c, cpath, key, Flags.NestedMountpoint);
-      } else {
-        const row = addRow(c, cpath, key, 0);
-        if (c.type === 'file' && c.hlGroup) row[4] = c.hlGroup * 2 ** 32 + groups.get(saved!)!.length;
-        if (c.type === 'dir') walk(c, cpath, [row[0], row[1]]);
-      }
-      if (c.type === 'file') c.hlGroup = saved;
-    }
-  };
-  const subtree = zeroCounters();
-  for (const n of input.nested) addCounters(subtree, n.total);
+  const insert = db.prepare(INSERT_ROW);
   db.transaction(() => {
-    const rootKey = md5path(input.rootPath);
-    const parentKey: [bigint, bigint] = input.rootPath === '' ? [0n, 0n] : md5path(input.rootPath.slice(0, input.rootPath.lastIndexOf('/')));
-    addRow(input.root, input.rootPath, parentKey, input.rootPath === '' ? 0 : Flags.NestedRoot);
-    walk(input.root, input.rootPath, rootKey);
-    for (const r of rows) insert.run(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14]);
-    const nestedIns = db.prepare('INSERT INTO nested_catalogs (path, sha1, size) VALUES (?,?,?)');
-    for (const n of input.nested) nestedIns.run(n.path, n.hash, n.size);
-    self.nested = input.nested.length;
-    const props = db.prepare('INSERT INTO properties (key, value) VALUES (?,?)');
-    if (input.rootPath === '') props.run('TTL', String(input.ttl ?? DEFAULT_TTL));
-    props.run('last_modified', String(input.lastModified));
-    props.run('previous_revision', input.previousRevision || NULL_HASH);
-    props.run('revision', String(input.revision));
-    if (input.rootPath !== '') props.run('root_prefix', input.rootPath);
-    props.run('schema', SCHEMA_VERSION);
-    props.run('schema_revision', SCHEMA_REVISION);
-    const stat = db.prepare('INSERT INTO statistics (counter, value) VALUES (?,?)');
-    for (const n of COUNTER_NAMES) stat.run(`self_${n}`, self[n]);
-    for (const n of COUNTER_NAMES) stat.run(`subtree_${n}`, subtree[n]);
+    for (let i = 0; i < image.count; i++) insert.run(image.values(i));
   })();
-  const buf = db.serialize();
-  db.close();
-  return { db: buf, self, subtree, entries };
+  return db;
+}
+
+/**
+ * The base catalog with the rows that differ from the image deleted, updated or inserted; undefined
+ * when a full build is the better choice (most rows changed, the base does not match its image, or
+ * the deletions would leave a quarter of the pages free).
+ */
+function patchedCatalog(base: CatalogBase, image: RowImage): Database.Database | undefined {
+  const changes = diffRows(base.image, image);
+  if (!changes) return undefined;
+  if ((changes.insert.length + changes.update.length + changes.remove.length) * 2 > image.count) return undefined;
+  const db = new Database(base.db);
+  try {
+    if (Number(db.prepare('SELECT count(*) FROM catalog').pluck().get()) !== base.image.count) {
+      db.close();
+      return undefined;
+    }
+    const remove = db.prepare('DELETE FROM catalog WHERE md5path_1 = ? AND md5path_2 = ?');
+    const update = db.prepare(
+      'UPDATE catalog SET parent_1 = ?, parent_2 = ?, hardlinks = ?, hash = ?, size = ?, mode = ?, mtime = ?, flags = ?, name = ?, symlink = ?, uid = ?, gid = ?, xattr = ? WHERE md5path_1 = ? AND md5path_2 = ?',
+    );
+    const insert = db.prepare(INSERT_ROW);
+    db.transaction(() => {
+      for (const o of changes.remove) remove.run(base.image.key(o));
+      for (const i of changes.update) {
+        const v = image.values(i);
+        update.run(...v.slice(2), v[0], v[1]);
+      }
+      for (const i of changes.insert) insert.run(image.values(i));
+    })();
+    if (changes.remove.length > 0 && Number(db.pragma('freelist_count', { simple: true })) * 4 > Number(db.pragma('page_count', { simple: true }))) {
+      db.close();
+      return undefined;
+    }
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/**
+ * Write one catalog: its rows (patched into `base` when given and worth it, else a new database),
+ * nested catalog references, properties and the 24 statistics counters, serialised.
+ */
+export function writeCatalog(input: CatalogWriteInput): CatalogWriteResult {
+  const { image, self } = input.rows ?? buildRowImage(input.rootPath, input.root);
+  let patched: Database.Database | undefined;
+  try {
+    patched = input.base && patchedCatalog(input.base, image);
+  } catch {
+    patched = undefined; // a base that does not take the changes (a damaged image, say): build in full
+  }
+  const db = patched ?? freshCatalog(image);
+  try {
+    const subtree = zeroCounters();
+    for (const n of input.nested) addCounters(subtree, n.total);
+    self.nested = input.nested.length;
+    db.transaction(() => {
+      if (patched) for (const table of ['nested_catalogs', 'properties', 'statistics']) db.exec(`DELETE FROM ${table}`);
+      const nestedIns = db.prepare('INSERT INTO nested_catalogs (path, sha1, size) VALUES (?,?,?)');
+      for (const n of input.nested) nestedIns.run(n.path, n.hash, n.size);
+      const props = db.prepare('INSERT INTO properties (key, value) VALUES (?,?)');
+      if (input.rootPath === '') props.run('TTL', String(input.ttl ?? DEFAULT_TTL));
+      props.run('last_modified', String(input.lastModified));
+      props.run('previous_revision', input.previousRevision || NULL_HASH);
+      props.run('revision', String(input.revision));
+      if (input.rootPath !== '') props.run('root_prefix', input.rootPath);
+      props.run('schema', SCHEMA_VERSION);
+      props.run('schema_revision', SCHEMA_REVISION);
+      const stat = db.prepare('INSERT INTO statistics (counter, value) VALUES (?,?)');
+      for (const n of COUNTER_NAMES) stat.run(`self_${n}`, self[n]);
+      for (const n of COUNTER_NAMES) stat.run(`subtree_${n}`, subtree[n]);
+    })();
+    return { db: db.serialize(), self, subtree, entries: image.count, image, patched: patched !== undefined };
+  } finally {
+    db.close();
+  }
 }
 
 export interface CatalogRow {

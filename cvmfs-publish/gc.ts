@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readCatalog } from './catalog.ts';
+import { RowImageStore } from './catalog-image-store.ts';
 import { objectPath } from './format.ts';
 import { RepoLock } from './lock.ts';
 import { isTempObjectName, ObjectStore, verifyAndInflate } from './object-store.ts';
@@ -66,6 +67,7 @@ export async function garbageCollect(repoDir: string, opts: { keepRevisions?: nu
         if (!opts.dryRun) fs.rmSync(full);
       }
     }
+    if (!opts.dryRun) new RowImageStore(dir).prune(keep);
     if (!opts.dryRun && removed > 0) {
       // the incremental cache may name removed objects: drop it (the next publish re-reads files once)
       for (const f of ['scan-cache.bin', 'scan-cache.db', 'scan-cache.db-wal', 'scan-cache.db-shm']) fs.rmSync(path.join(dir, '.gridforge', f), { force: true });

@@ -11,6 +11,8 @@ import { Readable } from 'node:stream';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
 import { progress } from '../scripts/lib/output.ts';
 import { writeCatalog } from './catalog.ts';
+import { buildRowImage } from './catalog-image.ts';
+import { RowImageStore } from './catalog-image-store.ts';
 import { CompressPool, type FileJobResult } from './compress-pool.ts';
 import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
 import { newDir, type Entry, type Meta } from './entry.ts';
@@ -57,6 +59,8 @@ export interface CommitResult {
   rootHash: string;
   tag?: string;
   catalogsWritten: number;
+  /** catalogs written by changing only the rows that differ from their previous version */
+  catalogsPatched: number;
   filesStored: number;
   filesReused: number;
 }
@@ -116,6 +120,10 @@ export class Transaction {
   readonly config: RepoConfig;
   readonly store: ObjectStore;
   private readonly cache: ScanCache;
+  private readonly images: RowImageStore;
+  /** catalogs this transaction rewrote: their row images go once it commits */
+  private replacedImages: string[] = [];
+  private patched = 0;
   private readonly baseRevision: number;
   private readonly baseRoot: string;
   private readonly maxFileSize: number;
@@ -135,6 +143,7 @@ export class Transaction {
     this.baseRoot = manifest.rootHash;
     this.root = loadCatalogEntries(this.store, manifest.rootHash, '');
     this.cache = new ScanCache(path.join(stateDir(repoDir), 'scan-cache.bin'));
+    this.images = new RowImageStore(repoDir);
     fs.mkdirSync(path.join(repoDir, 'data', 'txn'), { recursive: true });
   }
 
@@ -532,7 +541,8 @@ export class Transaction {
     }
   }
 
-  private async writeCatalogs(now: number): Promise<{ hash: string; size: number; written: string[] }> {
+  /** Write the changed catalogs bottom-up; `whileDeflating` runs while each is deflated on the thread pool. */
+  private async writeCatalogs(now: number, whileDeflating: () => void): Promise<{ hash: string; size: number; written: string[] }> {
     const written: string[] = [];
     const emit = async (node: Entry, p: string): Promise<{ hash: string; size: number; total: Counters }> => {
       if (node.unloaded && node.dirty) loadNested(this.store, node, p);
@@ -556,6 +566,9 @@ export class Transaction {
       };
       await visit(node, p);
       const prev = node.catalog;
+      // the previous catalog is read and inflated on the thread pool while the rows are built
+      const base = prev ? this.images.loadBase(this.store, prev.hash, prev.size) : undefined;
+      const rows = buildRowImage(p, node);
       const res = writeCatalog({
         rootPath: p,
         root: node,
@@ -564,12 +577,20 @@ export class Transaction {
         lastModified: now,
         ttl: this.config.ttl,
         nested,
+        rows,
+        base: await base,
       });
-      const { hash } = await this.store.putBufferParallel(res.db, 'C');
+      const stored = this.store.putBufferParallel(res.db, 'C');
+      stored.catch(() => undefined); // awaited below, after the caller's work for this pause
+      whileDeflating();
+      const { hash } = await stored;
       written.push(hash);
+      this.images.write(hash, res.image);
+      if (prev && prev.hash !== hash) this.replacedImages.push(prev.hash);
+      if (res.patched) this.patched++;
       const total = { ...res.self };
       for (const k of Object.keys(total) as (keyof Counters)[]) total[k] += res.subtree[k];
-      this.say(`catalog: ${p || '/'} (${res.entries} entries) -> ${hash}`);
+      this.say(`catalog: ${p || '/'} (${res.entries} entries${res.patched ? ', changed rows written into the previous catalog' : ''}) -> ${hash}`);
       await sleep(stepDelay());
       return { hash, size: res.db.length, total };
     };
@@ -588,10 +609,14 @@ export class Transaction {
       const now = Math.floor(Date.now() / 1000);
       // Catalogs are built here and deflated on the thread pool; while the first one deflates, the
       // scan cache is written (every object it names is stored by now).
-      const catalogs = this.writeCatalogs(now);
-      catalogs.catch(() => undefined); // awaited below; this only keeps a failing save() from leaving it unhandled
-      this.cache.save();
-      const { hash, size, written } = await catalogs;
+      let cacheSaved = false;
+      const saveCache = () => {
+        if (cacheSaved) return;
+        cacheSaved = true;
+        this.cache.save();
+      };
+      const { hash, size, written } = await this.writeCatalogs(now, saveCache);
+      saveCache();
       this.say('stage: history');
       const { manifest: head } = readHead(this.repoDir);
       if (head.rootHash !== this.baseRoot) throw new GridforgeError('the repository changed under this transaction', { hint: 'retry the publish' });
@@ -616,7 +641,8 @@ export class Transaction {
         },
       });
       this.say(`published revision ${revision} (root catalog ${hash})`);
-      return { revision, rootHash: hash, tag: opts.tag, catalogsWritten: written.length, filesStored: this.stored, filesReused: this.reused };
+      for (const h of this.replacedImages) this.images.remove(h);
+      return { revision, rootHash: hash, tag: opts.tag, catalogsWritten: written.length, catalogsPatched: this.patched, filesStored: this.stored, filesReused: this.reused };
     } finally {
       await this.close();
     }

@@ -8,10 +8,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  checkout, diffTags, garbageCollect, link, listTags, openRepository, openTransaction, publishTree, removePath, tagRevision, verifyRepository,
+  checkout, diffTags, garbageCollect, initRepository, link, listTags, openRepository, openTransaction, publishTree, removePath, tagRevision, verifyRepository,
 } from '../../cvmfs-publish/index.ts';
+import { readCatalog } from '../../cvmfs-publish/catalog.ts';
+import { objectPath } from '../../cvmfs-publish/format.ts';
 import { UsageError } from '../../scripts/lib/errors.ts';
 import { gf, inflateObject, makeTree, manifestFields, rmrf, tmpDir } from './helpers.ts';
 
@@ -203,6 +206,62 @@ describe('transaction API', () => {
     expect((await r.stat('/x86_64/Packages/JAliEn/1.0'))!.nestedCatalog).toBe(true);
     expect(await r.stat('/x86_64/Packages/JAliEn/1.0/.cvmfscatalog')).toBeUndefined();
     expect((await verifyRepository(repo)).problems).toEqual([]);
+  });
+});
+
+describe('republish writes only the changed rows into the previous catalog', () => {
+  it('the patched catalog holds the rows a fresh publish writes; images follow the head, gc prunes them', async () => {
+    const quiet = { onProgress: () => {} };
+    const r = path.join(dir, 'repo-patch');
+    await initRepository(r, { name: 'patch.example.org', keysDir: path.join(dir, 'patch-keys') });
+    const src = path.join(dir, 'src-many');
+    for (let d = 0; d < 30; d++) {
+      fs.mkdirSync(path.join(src, `d${d}`), { recursive: true });
+      for (let f = 0; f < 80; f++) fs.writeFileSync(path.join(src, `d${d}`, `f${f}`), `file ${d}/${f}\n`);
+    }
+    fs.symlinkSync('d0/f0', path.join(src, 'top-link'));
+    const first = await publishTree(r, src, 'sw/many', quiet);
+    expect(first.catalogsPatched).toBe(0);
+    const images = () => fs.readdirSync(path.join(r, '.gridforge', 'catalog-rows'));
+    expect(images()).toHaveLength(1); // the 2,400-row catalog (the root catalog is too small to keep one)
+    // every kind of change: content, mode, added and removed files, a new directory, a retargeted symlink
+    fs.writeFileSync(path.join(src, 'd3', 'f5'), 'changed content\n');
+    fs.chmodSync(path.join(src, 'd4', 'f6'), 0o755);
+    fs.writeFileSync(path.join(src, 'd5', 'added'), 'new file\n');
+    fs.rmSync(path.join(src, 'd6', 'f7'));
+    fs.mkdirSync(path.join(src, 'newdir'));
+    fs.writeFileSync(path.join(src, 'newdir', 'x'), 'x\n');
+    fs.rmSync(path.join(src, 'top-link'));
+    fs.symlinkSync('d1/f1', path.join(src, 'top-link'));
+    const second = await publishTree(r, src, 'sw/many', quiet);
+    expect(second.catalogsPatched).toBe(1);
+    expect(second.filesStored).toBe(4); // changed, added, newdir/x, and the chmod'ed file (its ctime changed)
+    expect(images()).toHaveLength(1); // the image of the replaced catalog went with it
+    expect((await verifyRepository(r)).problems).toEqual([]);
+    // the same rows as a publish of the same tree into a new repository (built in full)
+    const fresh = path.join(dir, 'repo-patch-fresh');
+    await initRepository(fresh, { name: 'patch.example.org', keysDir: path.join(dir, 'patch-keys-fresh') });
+    await publishTree(fresh, src, 'sw/many', quiet);
+    const rowsOf = (repoDir: string) => {
+      const rootDb = zlib.inflateSync(fs.readFileSync(path.join(repoDir, objectPath(manifestFields(repoDir).C, 'C'))));
+      const nested = readCatalog(rootDb).nested.find((n) => n.path === '/sw/many')!;
+      const cat = readCatalog(zlib.inflateSync(fs.readFileSync(path.join(repoDir, objectPath(nested.hash, 'C')))));
+      return { rows: cat.rows.map((row) => JSON.stringify(row, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).sort(), stats: cat.statistics };
+    };
+    const patched = rowsOf(r);
+    expect(patched.rows).toHaveLength(30 * 80 + 30 + 1 + 1 + 2 + 1); // files, dirs, link, root row, newdir + x, marker
+    expect(patched).toEqual(rowsOf(fresh));
+    // and it checks out as the source tree
+    const co = path.join(dir, 'co-many');
+    await checkout(r, co, {});
+    const listing = (root: string) => execFileSync('find', [root, '-printf', '%P %y %m %s %l\\n'], { encoding: 'utf8' }).split('\n').filter((l) => !l.startsWith('.cvmfscatalog')).sort();
+    expect(listing(path.join(co, 'sw/many'))).toEqual(listing(src));
+    execFileSync('diff', ['-r', '--no-dereference', '--exclude=.cvmfscatalog', src, path.join(co, 'sw/many')]);
+    // once no kept revision (trunk-previous included) references the catalog, gc drops its image
+    await removePath(r, 'sw/many', quiet);
+    await link(r, 'sw/default', 'many', quiet);
+    await garbageCollect(r, { keepRevisions: 1 });
+    expect(images()).toHaveLength(0);
   });
 });
 
