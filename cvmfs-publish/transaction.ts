@@ -20,6 +20,7 @@ import { RepoLock } from './lock.ts';
 import { ObjectStore, removeTempObjects } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
 import { ScanCache } from './scan-cache.ts';
+import { scanSource } from './source-scan.ts';
 import { loadCatalogEntries, loadNested } from './tree-loader.ts';
 
 const EMPTY_OBJECT = { hash: 'e8ec3d88b62ebf526e4e5a4ff6162a3aa48a6b78', compressed: zlib.deflateSync(Buffer.alloc(0)) };
@@ -86,20 +87,6 @@ export function checkRepoPath(p: string, what = 'path'): string {
   } catch (err) {
     throw new UsageError(`${what} "${p}" escapes the repository`, { where: p, hint: 'use a path inside the repository without ".." components, e.g. containers/fs/singularity/alma9' });
   }
-}
-
-function checkName(nameBuf: Buffer, where: string): string {
-  const name = nameBuf.toString('utf8');
-  if (!Buffer.from(name, 'utf8').equals(nameBuf)) {
-    throw new UsageError('file name is not valid UTF-8', { where, hint: 'rename the file to a UTF-8 name (CernVM-FS catalogs store names as UTF-8 text)' });
-  }
-  return checkText(name, where);
-}
-
-/** Names and link targets are one catalog text field each: no newline, no NUL. */
-function checkText(name: string, where: string): string {
-  if (name.includes('\n') || name.includes('\0')) throw new UsageError('file name contains a newline or NUL', { where, hint: 'rename the file' });
-  return name;
 }
 
 /** A regular file entry written through the transaction API (putFile, putFileRange). */
@@ -218,92 +205,29 @@ export class Transaction {
     // (unchanged ones come from the cache), so the workers do not wait for the whole scan. Bad
     // input found later in the scan removes the objects this scan created: the repository is
     // left as it was.
-    const counts: PutTreeResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
     const started: Promise<FileJobResult>[] = [];
-    const dispatch = (e: Entry, src: string, st: fs.Stats, size: number): void => {
+    const dispatch = (e: Entry, dirPath: string, dev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number): void => {
       // Cache entries are written only after their objects are in place, and gc drops the cache, so a hit names an existing object.
-      const cached = this.cache.get(st.dev, st.ino, size, st.mtimeMs, st.ctimeMs);
+      const cached = this.cache.get(dev, ino, size, mtimeMs, ctimeMs);
       if (cached) {
         e.hash = cached;
         this.reused++;
         return;
       }
       this.pendingCount++;
-      const p = this.getPool().storeFile(src, size);
+      const p = this.getPool().storeFile(`${dirPath}/${e.name}`, size);
       started.push(p);
       e.pending = p.then((r) => {
-        this.cache.set(st, r.hash);
+        this.cache.set({ dev, ino, size, mtimeMs, ctimeMs }, r.hash);
         this.stored++;
         return r;
       });
       e.pending.catch(() => undefined);
     };
-    let sinceYield = 0;
-    const scanDir = async (dirPath: string, entry: Entry): Promise<void> => {
-      // let the pool hand out the next batches while a large tree is scanned
-      if ((sinceYield += 1) >= 16) {
-        sinceYield = 0;
-        await new Promise((r) => setImmediate(r));
-      }
-      let names: string[];
-      try {
-        names = fs.readdirSync(dirPath);
-        // Names as text; only a directory with a replacement character (invalid UTF-8 bytes, or a
-        // real U+FFFD) is read again as bytes to check each name exactly.
-        if (names.some((n) => n.includes('\uFFFD'))) names = fs.readdirSync(dirPath, { encoding: 'buffer' }).map((nb) => checkName(nb, `${dirPath}/${nb.toString('utf8')}`));
-      } catch (err) {
-        if (err instanceof UsageError) throw err;
-        throw new UsageError(`cannot read directory: ${(err as Error).message}`, { where: dirPath, hint: 'make the source readable' });
-      }
-      const inodes = new Map<string, number>();
-      let hl = 1;
-      for (const name of names) {
-        const cp = `${dirPath}/${name}`;
-        checkText(name, cp);
-        const cs = fs.lstatSync(cp);
-        if (cs.isFile()) {
-          const size = cs.size;
-          if (size > this.maxFileSize) {
-            throw new UsageError(`file is ${size} bytes, above the size limit of ${this.maxFileSize} bytes`, { where: cp, hint: 'raise the limit with --max-file-size or leave the file out' });
-          }
-          // fields spelled out (no spread of a meta object): this runs once per file of the tree
-          const e: Entry = { name, type: 'file', mode: cs.mode, uid: cs.uid, gid: cs.gid, mtime: Math.floor(cs.mtimeMs / 1000), size, hash: undefined };
-          if (cs.nlink > 1) {
-            const ik = `${cs.dev}:${cs.ino}`;
-            let g = inodes.get(ik);
-            if (g === undefined) inodes.set(ik, (g = hl++));
-            e.hlGroup = g;
-          }
-          dispatch(e, cp, cs, size);
-          if ((sinceYield += 1) >= 256) {
-            sinceYield = 0;
-            await new Promise((r) => setImmediate(r));
-          }
-          counts.files++;
-          counts.bytes += size;
-          entry.children!.set(name, e);
-          continue;
-        }
-        const meta = { mode: cs.mode, uid: cs.uid, gid: cs.gid, mtime: Math.floor(cs.mtimeMs / 1000) };
-        if (cs.isDirectory()) {
-          const d = newDir(name, meta);
-          counts.dirs++;
-          await scanDir(cp, d);
-          if (d.children!.has('.cvmfscatalog')) d.nested = true;
-          entry.children!.set(name, d);
-        } else if (cs.isSymbolicLink()) {
-          const tb = fs.readlinkSync(cp, { encoding: 'buffer' });
-          const target = checkName(tb, cp);
-          entry.children!.set(name, { name, type: 'symlink', ...meta, size: Buffer.byteLength(target), target });
-          counts.symlinks++;
-        } else {
-          entry.children!.set(name, { name, type: 'special', ...meta, size: 0 });
-        }
-      }
-    };
     const top = newDir(name, { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeMs / 1000n) });
+    let counts: PutTreeResult;
     try {
-      await scanDir(src, top);
+      counts = await scanSource(src, top, this.maxFileSize, dispatch);
     } catch (err) {
       await this.undoObjects(started);
       throw err;

@@ -15,6 +15,7 @@ import {
 } from '../../cvmfs-publish/index.ts';
 import { readCatalog } from '../../cvmfs-publish/catalog.ts';
 import { objectPath } from '../../cvmfs-publish/format.ts';
+import { MAIN_BUDGET } from '../../cvmfs-publish/source-scan.ts';
 import { UsageError } from '../../scripts/lib/errors.ts';
 import { gf, inflateObject, makeTree, manifestFields, rmrf, tmpDir } from './helpers.ts';
 
@@ -262,6 +263,81 @@ describe('republish writes only the changed rows into the previous catalog', () 
     await link(r, 'sw/default', 'many', quiet);
     await garbageCollect(r, { keepRevisions: 1 });
     expect(images()).toHaveLength(0);
+  });
+});
+
+describe('source scan on worker threads', () => {
+  /** Every catalog of the current revision: path -> its rows (sorted, as JSON). */
+  function allRows(repoDir: string): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    const visit = (hash: string, at: string) => {
+      const cat = readCatalog(zlib.inflateSync(fs.readFileSync(path.join(repoDir, objectPath(hash, 'C')))));
+      out[at] = cat.rows.map((row) => JSON.stringify(row, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).sort();
+      for (const n of cat.nested) visit(n.hash, n.path);
+    };
+    visit(manifestFields(repoDir).C, '');
+    return out;
+  }
+
+  it('gives the catalogs a scan on the main thread gives (hard links, symlinks, fifos, nested markers deep in worker subtrees)', async () => {
+    const quiet = { onProgress: () => {} };
+    const src = path.join(dir, 'src-scan');
+    for (let d = 0; d < 40; d++) {
+      fs.mkdirSync(path.join(src, `d${d}`, 'sub'), { recursive: true });
+      for (let f = 0; f < 40; f++) fs.writeFileSync(path.join(src, `d${d}`, f % 2 ? 'sub' : '', `f${f}`), `scan ${d}/${f}\n`);
+    }
+    expect(40 * 42).toBeGreaterThan(MAIN_BUDGET); // the last directories are listed by the workers
+    const deep = path.join(src, 'd39', 'sub');
+    fs.linkSync(path.join(deep, 'f1'), path.join(deep, 'f1-hardlink'));
+    fs.symlinkSync('../f0', path.join(deep, 'up-link'));
+    execFileSync('mkfifo', [path.join(deep, 'pipe')]);
+    fs.mkdirSync(path.join(deep, 'nested'));
+    fs.writeFileSync(path.join(deep, 'nested', '.cvmfscatalog'), '');
+    fs.writeFileSync(path.join(deep, 'nested', 'inside'), 'inside a nested catalog\n');
+    const repos: Record<string, string> = {};
+    for (const threads of ['2', '0']) {
+      const r = path.join(dir, `repo-scan-${threads}`);
+      await initRepository(r, { name: 'scan.example.org', keysDir: path.join(dir, `scan-keys-${threads}`) });
+      process.env.GRIDFORGE_SCAN_THREADS = threads;
+      try {
+        const res = await publishTree(r, src, 'sw/scan', quiet);
+        expect(res.tree).toEqual({ files: 40 * 40 + 3, dirs: 80 + 1, symlinks: 1, bytes: expect.any(Number) }); // + hard link, marker, inside
+      } finally {
+        delete process.env.GRIDFORGE_SCAN_THREADS;
+      }
+      repos[threads] = r;
+    }
+    const withWorkers = allRows(repos['2']);
+    expect(Object.keys(withWorkers).sort()).toEqual(['', '/sw/scan', '/sw/scan/d39/sub/nested']);
+    expect(withWorkers['/sw/scan'].filter((row) => row.includes('"f1-hardlink"'))[0]).toMatch(/"hardlinks":"4294967298"/); // group 1, 2 names
+    // the trees' catalogs are the same (the root catalogs differ: /sw is made at publish time)
+    const mainOnly = allRows(repos['0']);
+    for (const at of ['/sw/scan', '/sw/scan/d39/sub/nested']) expect(withWorkers[at], at).toEqual(mainOnly[at]);
+  });
+
+  it('bad input found by a worker: a clear error naming the entry, the repository unchanged', async () => {
+    const quiet = { onProgress: () => {} };
+    const r = path.join(dir, 'repo-scan-2');
+    const src = path.join(dir, 'src-scan-bad');
+    for (let d = 0; d < 40; d++) {
+      fs.mkdirSync(path.join(src, `d${d}`), { recursive: true });
+      for (let f = 0; f < 40; f++) fs.writeFileSync(path.join(src, `d${d}`, `f${f}`), `bad scan ${d}/${f}\n`);
+    }
+    const before = snapshot(r);
+    const badName = Buffer.concat([Buffer.from(`${src}/d38/name-`), Buffer.from([0xff]), Buffer.from('.txt')]);
+    fs.writeFileSync(badName, 'x');
+    const e1 = await publishTree(r, src, 'sw/bad', quiet).catch((e: UsageError) => e);
+    expect(e1).toBeInstanceOf(UsageError);
+    expect(`${(e1 as UsageError).where}: ${(e1 as UsageError).message}`).toMatch(/d38\/name-.*: file name is not valid UTF-8/);
+    expect(snapshot(r)).toBe(before);
+    fs.rmSync(badName);
+    fs.writeFileSync(path.join(src, 'd39', 'large.bin'), Buffer.alloc(5000));
+    const e2 = await publishTree(r, src, 'sw/bad', { ...quiet, maxFileSize: 4096 }).catch((e: UsageError) => e);
+    expect(e2).toBeInstanceOf(UsageError);
+    expect((e2 as UsageError).where).toMatch(/d39\/large\.bin$/);
+    expect((e2 as UsageError).hint).toMatch(/--max-file-size/);
+    expect(snapshot(r)).toBe(before);
+    expect(fs.readdirSync(path.join(r, 'data', 'txn'))).toEqual([]);
   });
 });
 
