@@ -151,15 +151,15 @@ export async function scanSource(src: string, top: Entry, maxFileSize: number, o
         await new Promise((r) => setImmediate(r));
       }
     }
-    // 2. the workers list the remaining subtrees whole
-    if (workers) await workers.run(frontier.slice(head), maxFileSize);
+    // 2. this thread and the workers list the remaining subtrees whole
+    if (workers && head < frontier.length) await workers.run(frontier.slice(head), maxFileSize);
     return asm.counts;
   } finally {
     workers?.stop();
   }
 }
 
-/** Scan worker threads sharing a list of subtrees; their chunks are assembled here as they arrive. */
+/** Scan worker threads sharing a list of subtrees with this thread; their chunks are assembled here as they arrive. */
 class ScanWorkers {
   private readonly next = new SharedArrayBuffer(4);
   private readonly workers: Worker[] = [];
