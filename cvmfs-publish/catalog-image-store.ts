@@ -35,13 +35,20 @@ export class RowImageStore {
     return path.join(this.dir, hash);
   }
 
-  /** Keep the image of the catalog `hash` (call after the catalog object is stored). */
-  write(hash: string, image: RowImage): void {
+  /**
+   * Keep the image of the catalog `hash` (call after the catalog object is stored). Written on the
+   * thread pool; a failed write leaves no file (the next write of that catalog is a full build).
+   */
+  async write(hash: string, image: RowImage): Promise<void> {
     if (image.count < MIN_ROWS) return;
-    fs.mkdirSync(this.dir, { recursive: true });
     const tmp = `${this.file(hash)}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, image.serialize());
-    fs.renameSync(tmp, this.file(hash));
+    try {
+      await fs.promises.mkdir(this.dir, { recursive: true });
+      await fs.promises.writeFile(tmp, image.serialize());
+      await fs.promises.rename(tmp, this.file(hash));
+    } catch {
+      await fs.promises.rm(tmp, { force: true });
+    }
   }
 
   remove(hash: string): void {

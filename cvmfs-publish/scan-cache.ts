@@ -90,42 +90,65 @@ export class ScanCache {
     this.added.set(st.ino, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, hash });
   }
 
-  /** Write the cache (sorted by inode; temp file + rename) when something was added. */
-  save(): void {
-    if (this.added.size === 0) return;
+  /**
+   * The loaded records merged with this publish's (sorted by inode; loaded records of an inode set
+   * again are dropped): blocks of loaded records between the few new ones are copied whole.
+   */
+  private merged(): { nums: Float64Array; hashes: Buffer } {
     const old = this.nums;
     const oldN = old.length / NUMS;
-    // loaded records not replaced by this publish (one record per inode), then the new ones
-    const keep: number[] = [];
-    for (let i = 0; i < oldN; i++) if (!this.added.has(old[i * NUMS + 1])) keep.push(i);
-    const fresh = [...this.added.values()];
-    const order: { ino: number; from: number }[] = keep.map((i) => ({ ino: old[i * NUMS + 1], from: i }));
-    fresh.forEach((r, j) => order.push({ ino: r.ino, from: -1 - j }));
-    order.sort((a, b) => a.ino - b.ino);
-    const n = order.length;
-    const nums = new Float64Array(n * NUMS);
-    const hashes = Buffer.alloc(n * HASH);
-    order.forEach(({ from }, i) => {
-      if (from >= 0) {
-        nums.set(old.subarray(from * NUMS, (from + 1) * NUMS), i * NUMS);
-        this.hashes.copy(hashes, i * HASH, from * HASH, (from + 1) * HASH);
-      } else {
-        const r = fresh[-1 - from];
-        nums.set([r.dev, r.ino, r.size, r.mtimeMs, r.ctimeMs], i * NUMS);
-        hashes.write(r.hash, i * HASH, HASH, 'hex');
-      }
-    });
-    const head = Buffer.alloc(16);
-    MAGIC.copy(head);
-    head.writeUInt32LE(n, 8);
-    const dir = path.dirname(this.file);
-    fs.mkdirSync(dir, { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, Buffer.concat([head, Buffer.from(nums.buffer), hashes]));
-    fs.renameSync(tmp, this.file);
-    for (const f of OLD_FILES) fs.rmSync(path.join(dir, f), { force: true });
+    const fresh = [...this.added.values()].sort((a, b) => a.ino - b.ino);
+    const nums = new Float64Array((oldN + fresh.length) * NUMS);
+    const hashes = Buffer.alloc((oldN + fresh.length) * HASH);
+    let o = 0;
+    let w = 0;
+    const copyTo = (end: number) => {
+      if (end <= o) return;
+      nums.set(old.subarray(o * NUMS, end * NUMS), w * NUMS);
+      this.hashes.copy(hashes, w * HASH, o * HASH, end * HASH);
+      w += end - o;
+      o = end;
+    };
+    for (const r of fresh) {
+      copyTo(this.lowerBound(r.ino));
+      while (o < oldN && old[o * NUMS + 1] === r.ino) o++; // replaced by r
+      const at = w * NUMS;
+      nums[at] = r.dev;
+      nums[at + 1] = r.ino;
+      nums[at + 2] = r.size;
+      nums[at + 3] = r.mtimeMs;
+      nums[at + 4] = r.ctimeMs;
+      hashes.write(r.hash, w * HASH, HASH, 'hex');
+      w++;
+    }
+    copyTo(oldN);
+    return { nums: nums.subarray(0, w * NUMS), hashes: hashes.subarray(0, w * HASH) };
+  }
+
+  /**
+   * Write the cache (temp file + rename) when something was added. The merge happens at once; the
+   * file is written on the thread pool (a new file can take long to create on a busy disk, and the
+   * caller goes on deflating catalogs meanwhile).
+   */
+  async save(): Promise<void> {
+    if (this.added.size === 0) return;
+    const { nums, hashes } = this.merged();
     this.nums = nums;
     this.hashes = hashes;
     this.added.clear();
+    const head = Buffer.alloc(16);
+    MAGIC.copy(head);
+    head.writeUInt32LE(nums.length / NUMS, 8);
+    const dir = path.dirname(this.file);
+    await fs.promises.mkdir(dir, { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    try {
+      await fs.promises.writeFile(tmp, Buffer.concat([head, Buffer.from(nums.buffer, nums.byteOffset, nums.byteLength), hashes]));
+      await fs.promises.rename(tmp, this.file);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+    for (const f of OLD_FILES) await fs.promises.rm(path.join(dir, f), { force: true });
   }
 }

@@ -110,6 +110,8 @@ export class Transaction {
   private readonly images: RowImageStore;
   /** catalogs this transaction rewrote: their row images go once it commits */
   private replacedImages: string[] = [];
+  /** row images being written (awaited before the lock is released) */
+  private imageWrites: Promise<void>[] = [];
   private patched = 0;
   private readonly baseRevision: number;
   private readonly baseRoot: string;
@@ -509,7 +511,7 @@ export class Transaction {
       whileDeflating();
       const { hash } = await stored;
       written.push(hash);
-      this.images.write(hash, res.image);
+      this.imageWrites.push(this.images.write(hash, res.image));
       if (prev && prev.hash !== hash) this.replacedImages.push(prev.hash);
       if (res.patched) this.patched++;
       const total = { ...res.self };
@@ -525,6 +527,7 @@ export class Transaction {
   async commit(opts: CommitOptions = {}): Promise<CommitResult> {
     this.assertOpen();
     if (opts.tag !== undefined) checkTagName(opts.tag);
+    let cacheSaved: Promise<void> | undefined;
     try {
       this.say('stage: objects');
       await this.drainOrUndo();
@@ -533,14 +536,13 @@ export class Transaction {
       const now = Math.floor(Date.now() / 1000);
       // Catalogs are built here and deflated on the thread pool; while the first one deflates, the
       // scan cache is written (every object it names is stored by now).
-      let cacheSaved = false;
       const saveCache = () => {
-        if (cacheSaved) return;
-        cacheSaved = true;
-        this.cache.save();
+        cacheSaved ??= this.cache.save();
+        cacheSaved.catch(() => undefined); // awaited below, and before the lock is released
       };
       const { hash, size, written } = await this.writeCatalogs(now, saveCache);
       saveCache();
+      await cacheSaved;
       this.say('stage: history');
       const { manifest: head } = readHead(this.repoDir);
       if (head.rootHash !== this.baseRoot) throw new GridforgeError('the repository changed under this transaction', { hint: 'retry the publish' });
@@ -568,6 +570,8 @@ export class Transaction {
       for (const h of this.replacedImages) this.images.remove(h);
       return { revision, rootHash: hash, tag: opts.tag, catalogsWritten: written.length, catalogsPatched: this.patched, filesStored: this.stored, filesReused: this.reused };
     } finally {
+      await cacheSaved?.catch(() => undefined);
+      await Promise.all(this.imageWrites);
       await this.close();
     }
   }

@@ -42,12 +42,12 @@ describe('scan cache', () => {
   const id = (ino: number, over: Partial<{ dev: number; size: number; mtimeMs: number; ctimeMs: number }> = {}) => ({ dev: 2049, ino, size: 100, mtimeMs: 1_700_000_000_123.456, ctimeMs: 1_700_000_000_223.5, ...over });
   const hashOf = (i: number) => createHash('sha1').update(String(i)).digest('hex');
 
-  it('survives a save and load; a hit needs the same device, inode, size, mtime and ctime', () => {
+  it('survives a save and load; a hit needs the same device, inode, size, mtime and ctime', async () => {
     const file = path.join(dir, 'a', 'scan-cache.bin');
     const c = new ScanCache(file);
     for (let i = 1; i <= 1000; i++) c.set(id(i), hashOf(i));
     c.set(id(2 ** 40), hashOf(0)); // an inode number beyond the small-integer index
-    c.save();
+    await c.save();
     const d = new ScanCache(file);
     const get = (x: ReturnType<typeof id>) => d.get(x.dev, x.ino, x.size, x.mtimeMs, x.ctimeMs);
     expect(get(id(7))).toBe(hashOf(7));
@@ -59,18 +59,18 @@ describe('scan cache', () => {
     expect(get(id(5000))).toBeUndefined();
     // a changed file replaces its record; what was loaded is written back unchanged
     d.set(id(7, { size: 5 }), hashOf(77));
-    d.save();
+    await d.save();
     const e = new ScanCache(file);
     expect(e.get(2049, 7, 5, id(7).mtimeMs, id(7).ctimeMs)).toBe(hashOf(77));
     expect(e.get(2049, 8, 100, id(8).mtimeMs, id(8).ctimeMs)).toBe(hashOf(8));
   });
 
-  it('a damaged or truncated file is an empty cache; saving removes the SQLite cache of older versions', () => {
+  it('a damaged or truncated file is an empty cache; saving removes the SQLite cache of older versions', async () => {
     const sub = path.join(dir, 'b');
     const file = path.join(sub, 'scan-cache.bin');
     const c = new ScanCache(file);
     c.set(id(1), hashOf(1));
-    c.save();
+    await c.save();
     fs.truncateSync(file, fs.statSync(file).size - 3);
     expect(new ScanCache(file).get(2049, 1, 100, id(1).mtimeMs, id(1).ctimeMs)).toBeUndefined();
     fs.writeFileSync(file, 'not a cache');
@@ -78,7 +78,7 @@ describe('scan cache', () => {
     fs.writeFileSync(path.join(sub, 'scan-cache.db'), 'old');
     const d = new ScanCache(file);
     d.set(id(2), hashOf(2));
-    d.save();
+    await d.save();
     expect(fs.existsSync(path.join(sub, 'scan-cache.db'))).toBe(false);
     expect(fs.readdirSync(sub)).toEqual(['scan-cache.bin']);
   });
