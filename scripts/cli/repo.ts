@@ -53,7 +53,7 @@ export function register(program: Command): void {
       const t0 = Date.now();
       const r = await publishTree(dir, src, o.path, { tag: o.tag, message: o.message, maxFileSize: int('--max-file-size', o.maxFileSize) });
       const secs = (Date.now() - t0) / 1000;
-      out(o, { ...r, seconds: secs }, () => printLine(`published ${r.path}: revision ${r.revision}${r.tag ? ` (tag ${r.tag})` : ''}, ${r.tree.files} files (${r.filesReused} unchanged), ${r.catalogsWritten} catalogs written, ${secs.toFixed(1)} s`));
+      out(o, { ...r, seconds: secs }, () => printLine(`published ${r.path}: revision ${r.revision}${r.tag ? ` (tag ${r.tag})` : ''}, ${r.tree.files} files (${r.filesReused} unchanged), ${r.catalogsWritten} catalogs written${r.catalogsPatched ? ` (${r.catalogsPatched} by patching the previous one)` : ''}, ${secs.toFixed(1)} s`));
     }));
 
   withJson(repo.command('rm <repo-dir> <path>').description('remove a path (one new revision)'))
