@@ -152,7 +152,7 @@ export async function scanSource(src: string, top: Entry, maxFileSize: number, o
       }
     }
     // 2. this thread and the workers list the remaining subtrees whole
-    if (workers && head < frontier.length) await workers.run(frontier.slice(head), maxFileSize);
+    if (workers && head < frontier.length) await workers.run(frontier.slice(head));
     return asm.counts;
   } finally {
     workers?.stop();
@@ -161,7 +161,8 @@ export async function scanSource(src: string, top: Entry, maxFileSize: number, o
 
 /** Scan worker threads sharing a list of subtrees with this thread; their chunks are assembled here as they arrive. */
 class ScanWorkers {
-  private readonly next = new SharedArrayBuffer(4);
+  /** index of the next subtree to list, shared with the workers */
+  private readonly next = new Int32Array(new SharedArrayBuffer(4));
   private readonly workers: Worker[] = [];
   private running: number;
   private units: Frame[] = [];
@@ -169,10 +170,10 @@ class ScanWorkers {
   private settle?: { resolve: () => void; reject: (err: unknown) => void };
   private failure?: unknown;
 
-  constructor(threads: number, maxFileSize: number, private readonly asm: Assembler) {
+  constructor(threads: number, private readonly maxFileSize: number, private readonly asm: Assembler) {
     this.running = threads;
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(new URL('./source-scan-worker.mjs', import.meta.url), { workerData: { next: this.next, maxFileSize }, execArgv: [] });
+      const w = new Worker(new URL('./source-scan-worker.mjs', import.meta.url), { workerData: { next: this.next.buffer, maxFileSize }, execArgv: [] });
       this.workers.push(w);
       let finished = false;
       w.on('message', (m: (ListingChunk & { unit: number; last: boolean }) | { done: true } | { error: { message: string; where?: string; hint?: string } }) => {
@@ -200,7 +201,7 @@ class ScanWorkers {
   private fail(err: unknown): void {
     if (this.failure !== undefined) return;
     this.failure = err;
-    Atomics.store(new Int32Array(this.next), 0, 2 ** 30); // no worker takes another subtree
+    Atomics.store(this.next, 0, 2 ** 30); // no worker takes another subtree
     this.settle?.reject(err);
   }
 
@@ -209,7 +210,7 @@ class ScanWorkers {
    * from the shared counter, and so does this thread, yielding after each one so that the workers'
    * chunks are assembled and the compression pool is fed.
    */
-  async run(units: Frame[], maxFileSize: number): Promise<void> {
+  async run(units: Frame[]): Promise<void> {
     this.units = units;
     this.stacks = units.map((u) => [u]);
     const finished = new Promise<void>((resolve, reject) => {
@@ -219,14 +220,13 @@ class ScanWorkers {
     finished.catch(() => undefined); // awaited below
     const paths = units.map((u) => u.path);
     for (const w of this.workers) w.postMessage(paths);
-    const counter = new Int32Array(this.next);
     const listing = new Listing(4096);
     for (;;) {
       if (this.failure !== undefined) throw this.failure;
-      const unit = Atomics.add(counter, 0, 1);
+      const unit = Atomics.add(this.next, 0, 1);
       if (unit >= units.length) break;
       try {
-        listDirectory(units[unit].path, true, maxFileSize, listing);
+        listDirectory(units[unit].path, true, this.maxFileSize, listing);
       } catch (err) {
         this.fail(err instanceof ScanError ? usageError(err) : err);
         throw this.failure;
