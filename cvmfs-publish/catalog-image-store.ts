@@ -20,15 +20,11 @@ const inflate = promisify(zlib.inflate);
 /** Catalogs with fewer rows are built in full in a few milliseconds: no image is kept for them. */
 export const MIN_ROWS = 2048;
 
-export function rowImageDir(repoDir: string): string {
-  return path.join(stateDir(repoDir), 'catalog-rows');
-}
-
 export class RowImageStore {
-  readonly dir: string;
+  private readonly dir: string;
 
   constructor(repoDir: string) {
-    this.dir = rowImageDir(repoDir);
+    this.dir = path.join(stateDir(repoDir), 'catalog-rows');
   }
 
   private file(hash: string): string {
@@ -61,9 +57,8 @@ export class RowImageStore {
    * be read.
    */
   async loadBase(store: ObjectStore, hash: string, size: number): Promise<CatalogBase | undefined> {
-    let image: RowImage | undefined;
     try {
-      image = RowImage.parse(fs.readFileSync(this.file(hash)));
+      const image = RowImage.parse(fs.readFileSync(this.file(hash)));
       if (!image) return undefined;
       const compressed = store.readCompressed(hash, 'C');
       if (sha1Hex(compressed) !== hash) return undefined;

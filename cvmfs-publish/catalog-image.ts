@@ -28,34 +28,34 @@ export type RowValues = [bigint, bigint, bigint, bigint, number, Buffer | null, 
 
 export class RowImage {
   count = 0;
-  private buf: ArrayBuffer;
-  private u32: Uint32Array;
-  private f64: Float64Array;
-  private i64: BigInt64Array;
-  private bytes: Buffer;
+  private u32!: Uint32Array;
+  private f64!: Float64Array;
+  private i64!: BigInt64Array;
+  private bytes!: Buffer;
   /** entries and parent rows, kept only for an image built in this process (to produce SQL values) */
   readonly entries: Entry[] = [];
-  private parents: Int32Array = new Int32Array(0);
+  private parents: Int32Array;
   /** key of the parent of the catalog's root row (the row outside this catalog) */
   rootParent: [bigint, bigint] = [0n, 0n];
 
+  /** Room for `capacity` rows, starting with the row bytes `from` (an image file's rows). */
   constructor(capacity = 1024, from?: Buffer) {
-    this.buf = new ArrayBuffer(capacity * ROW_BYTES);
-    if (from) new Uint8Array(this.buf).set(from);
-    this.u32 = new Uint32Array(this.buf);
-    this.f64 = new Float64Array(this.buf);
-    this.i64 = new BigInt64Array(this.buf);
-    this.bytes = Buffer.from(this.buf);
+    this.setRows(capacity, from);
     this.parents = new Int32Array(from ? 0 : capacity);
   }
 
+  /** Row storage for `capacity` rows holding `from` at its start; views of one buffer. */
+  private setRows(capacity: number, from?: Uint8Array): void {
+    const buf = new ArrayBuffer(capacity * ROW_BYTES);
+    if (from) new Uint8Array(buf).set(from);
+    this.u32 = new Uint32Array(buf);
+    this.f64 = new Float64Array(buf);
+    this.i64 = new BigInt64Array(buf);
+    this.bytes = Buffer.from(buf);
+  }
+
   private grow(): void {
-    const next = new RowImage(this.count * 2, this.bytes.subarray(0, this.count * ROW_BYTES));
-    this.buf = next.buf;
-    this.u32 = next.u32;
-    this.f64 = next.f64;
-    this.i64 = next.i64;
-    this.bytes = next.bytes;
+    this.setRows(this.count * 2, this.bytes.subarray(0, this.count * ROW_BYTES));
     const parents = new Int32Array(this.count * 2);
     parents.set(this.parents);
     this.parents = parents;
@@ -63,7 +63,7 @@ export class RowImage {
 
   /** Append a row; returns its index. */
   add(e: Entry, path: string, parent: number, hardlinks: number, flags: number, xattr: Buffer | null): number {
-    if (this.count * ROW_BYTES >= this.buf.byteLength) this.grow();
+    if (this.count * ROW_BYTES >= this.bytes.length) this.grow();
     const i = this.count++;
     const w = i * ROW_WORDS;
     const u32 = this.u32;

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { readCatalog, writeCatalog, type CatalogBase, type CatalogWriteResult } from '../../cvmfs-publish/catalog.ts';
+import { entriesFromCatalog, readCatalog, writeCatalog, type CatalogBase, type CatalogWriteResult } from '../../cvmfs-publish/catalog.ts';
 import { RowImage } from '../../cvmfs-publish/catalog-image.ts';
 import { zeroCounters } from '../../cvmfs-publish/format.ts';
 import { newDir, type Entry } from '../../cvmfs-publish/entry.ts';
@@ -132,12 +132,28 @@ describe('catalog patch', () => {
     expect(content(r.db)).toBe(content(write(root).db));
   });
 
-  it('image files round-trip and refuse other formats', () => {
-    const a = write(tree());
+  it('image files round-trip (a catalog of more rows than an image starts with) and refuse other formats', () => {
+    const root = tree();
+    const big = newDir('big', meta);
+    for (let f = 0; f < 5000; f++) big.children!.set(`b${f}`, file(`b${f}`));
+    root.children!.set('big', big);
+    const a = write(root);
+    expect(a.image.count).toBeGreaterThan(4096);
+    // the catalog of a grown image reads back as the same tree (every row under its parent)
+    const restored = entriesFromCatalog(readCatalog(a.db), ROOT);
+    expect([...at(restored, 'd5', 's2').children!.keys()]).toEqual([...at(root, 'd5', 's2').children!.keys()]);
+    expect(at(restored, 'big').children!.size).toBe(5000);
+    expect(restored.children!.size).toBe(root.children!.size);
     const back = RowImage.parse(a.image.serialize())!;
     expect(back.count).toBe(a.image.count);
     for (let i = 0; i < back.count; i++) expect(back.sameRow(i, a.image, i)).toBe(true);
     expect(RowImage.parse(Buffer.from('not an image'))).toBeUndefined();
     expect(RowImage.parse(a.image.serialize().subarray(0, 200))).toBeUndefined();
+    // rows added after the image grew keep their parents and columns: a patch equals a full build
+    Object.assign(big.children!.get('b4999')!, { hash: hash(), size: 4242 });
+    big.children!.set('b-new', file('b-new'));
+    const patched = write(root, { db: a.db, image: back });
+    expect(patched.patched).toBe(true);
+    expect(content(patched.db)).toBe(content(write(root).db));
   });
 });
