@@ -35,13 +35,46 @@ if ! dpkg --print-foreign-architectures | grep -qx i386; then
   need_update=1
 fi
 if [ ! -d /var/lib/apt/lists ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -m1 i386)" ]; then need_update=1; fi
+# A failed `apt-get update` is only a warning: one index mid-sync on a mirror ("File has unexpected
+# size ... Mirror sync in progress?") or one unreachable source must not stop setup while the packages
+# it needs are still installable from the other indexes. Setup stops only when a package it needs
+# cannot be installed, naming the package and apt's own message.
+apt_update() {
+  local log; log=$(mktemp)
+  if ! apt-get update -qq >"$log" 2>&1; then
+    echo "setup: warning: apt-get update reported errors; going on with the package lists it could read:" >&2
+    grep -E '^(E|W):' "$log" | head -5 | sed 's/^/setup:   /' >&2
+  fi
+  rm -f "$log"
+}
+# Install with retries: transient download errors (a mirror mid-sync, a dropped connection) pass.
+apt_install() {
+  local log; log=$(mktemp); local try
+  for try in 1 2 3; do
+    if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+         -o Acquire::Retries=3 "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
+    [ $try -lt 3 ] && { echo "setup: apt-get install failed (try $try of 3); retrying" >&2; sleep $((try * 5)); apt_update; }
+  done
+  # Name the package(s) at fault: install them one by one and report each that fails.
+  local p bad=()
+  for p in "$@"; do
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o Acquire::Retries=3 "$p" >"$log.$p" 2>&1 \
+      || { bad+=("$p"); echo "setup: cannot install Debian package '$p':" >&2; grep -E '^(E|W):' "$log.$p" | head -5 | sed 's/^/setup:   /' >&2; }
+    rm -f "$log.$p"
+  done
+  rm -f "$log"
+  if [ ${#bad[@]} -gt 0 ]; then
+    echo "setup: failed: ${bad[*]} could not be installed (apt's messages above). Fix the package sources in /etc/apt/ or try again when the mirror has finished syncing." >&2
+    exit 1
+  fi
+}
 if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ]; then
   echo "setup: apt-get update" >&2
-  apt-get update -qq
+  apt_update
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 fi
 
 # npm dependencies (better-sqlite3 builds from source when no prebuilt binary can be fetched).
