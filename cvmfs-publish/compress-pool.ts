@@ -86,6 +86,7 @@ export class CompressPool {
   }
 
   private pump(): void {
+    if (this.closed) return; // a pump scheduled before close() must not start a worker that keeps the process alive
     // one more worker while none is idle and more than a batch waits (up to the pool size)
     if (this.idle.length === 0 && this.workers.length < this.size && (this.workers.length === 0 || this.queue.length - this.head > BATCH_FILES)) this.spawn();
     while (this.idle.length > 0 && this.head < this.queue.length) {
