@@ -1,10 +1,13 @@
 /**
  * Parallel compression stage: a worker_threads pool (one worker per core) that reads, deflates,
  * hashes and stores files. Small files travel in batches so thousands of files per second are
- * not bottlenecked by message passing.
+ * not bottlenecked by message passing. A file of a scanned tree carries the identity the scan saw
+ * (its directory's and its own device and inode): the worker refuses a file swapped since then
+ * with a UsageError naming it (compress-worker.mjs).
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { UsageError } from '../base/errors.ts';
 
 export interface FileJobResult {
   hash: string;
@@ -13,11 +16,28 @@ export interface FileJobResult {
   created: boolean;
 }
 
+/** What the scan saw of a file: its directory's device and inode, and its own. */
+export interface ScannedFile {
+  dirDev: number;
+  dirIno: number;
+  dev: number;
+  ino: number;
+}
+
+/** A worker's answer for a job that failed: `where` set for bad input (a file changed while being published). */
+interface JobError {
+  error: string;
+  where?: string;
+  hint?: string;
+}
+
 interface Pending {
   path: string;
   size: number;
   /** set: the content is `size` bytes of `path` from here (a file inside a layer blob) */
   offset?: number;
+  /** set: a file of a scanned tree, which must still be the one scanned */
+  scanned?: ScannedFile;
   resolve: (r: FileJobResult) => void;
   reject: (e: Error) => void;
 }
@@ -30,6 +50,12 @@ export function defaultWorkers(): number {
   const env = Number(process.env.GRIDFORGE_COMPRESS_WORKERS);
   if (Number.isInteger(env) && env > 0) return env;
   return Math.max(2, Math.min(2 * (os.availableParallelism?.() ?? os.cpus().length), 8));
+}
+
+/** A job as the worker reads it (flat numbers: thousands go in each message). */
+function jobMessage(p: Pending): object {
+  const s = p.scanned;
+  return s ? { path: p.path, size: p.size, dd: s.dirDev, di: s.dirIno, dev: s.dev, ino: s.ino } : { path: p.path, size: p.size, offset: p.offset };
 }
 
 export class CompressPool {
@@ -50,11 +76,11 @@ export class CompressPool {
 
   private spawn(): void {
     const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir: this.repoDir }, execArgv: [] });
-    w.on('message', (msg: { id: number; results: (FileJobResult | { error: string })[] }) => {
+    w.on('message', (msg: { id: number; results: (FileJobResult | JobError)[] }) => {
       const batch = this.inflight.get(msg.id)!;
       this.inflight.delete(msg.id);
       msg.results.forEach((r, j) => {
-        if ('error' in r) batch[j].reject(new Error(r.error));
+        if ('error' in r) batch[j].reject(r.where !== undefined ? new UsageError(r.error, { where: r.where, hint: r.hint }) : new Error(r.error));
         else batch[j].resolve(r);
       });
       this.idle.push(w);
@@ -68,11 +94,14 @@ export class CompressPool {
     this.idle.push(w);
   }
 
-  /** Compress and store one file from disk (with `offset`: `size` bytes of it from there). */
-  storeFile(path: string, size: number, offset?: number): Promise<FileJobResult> {
+  /**
+   * Compress and store one file from disk (with `offset`: `size` bytes of it from there; with
+   * `scanned`: a file of a scanned tree, refused unless it is still the file scanned).
+   */
+  storeFile(path: string, size: number, offset?: number, scanned?: ScannedFile): Promise<FileJobResult> {
     if (this.closed) return Promise.reject(new Error('compression pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ path, size, offset, resolve, reject });
+      this.queue.push({ path, size, offset, scanned, resolve, reject });
       // Dispatch as soon as a batch is full; otherwise once on the next turn (lets the caller fill batches).
       if (this.queue.length - this.head >= BATCH_FILES) this.pump();
       else if (!this.scheduled) {
@@ -104,7 +133,7 @@ export class CompressPool {
       }
       const id = this.nextId++;
       this.inflight.set(id, batch);
-      w.postMessage({ id, jobs: batch.map((p) => ({ path: p.path, size: p.size, offset: p.offset })) });
+      w.postMessage({ id, jobs: batch.map(jobMessage) });
     }
   }
 

@@ -3,6 +3,11 @@
 // Small objects are hashed in memory, so their temp file goes next to the final name (data/xx/):
 // creates and renames spread over 256 directories instead of all serialising on the lock of one
 // data/txn directory (measured: that lock was the top kernel cost of a 50,000-file publish).
+// Someone else may write to the source tree while it is published: a file of a scanned tree is
+// opened through its directory as listed (O_NOFOLLOW | O_DIRECTORY, same device and inode, read via
+// /proc/self/fd/N), itself with O_NOFOLLOW | O_NONBLOCK, and must be the regular file the scan saw
+// (device, inode, size; checked on the descriptor), as base/safe-fs.ts#openRegularNoFollow does on
+// the main thread. A symlink, FIFO or other file swapped in is refused, never followed or hung on.
 import { parentPort, workerData, threadId } from 'node:worker_threads';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +15,10 @@ import crypto from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PROBE_BYTES, TAIL_PROBE_LIMIT, createObjectDeflate, deflateObject } from './object-compression.mjs';
+import { CHANGED_HINT } from './source-listing.mjs';
+
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
+const PROC_FD = fs.existsSync('/proc/self/fd');
 
 const { repoDir } = workerData;
 let seq = 0;
@@ -21,15 +30,85 @@ const tmpBeside = (hash) => path.join(repoDir, 'data', hash.slice(0, 2), `.${has
 /** A range job whose file ends before its range does. */
 const shortRange = (job, missing) => new Error(`ends ${missing} bytes before the ${job.size} bytes at offset ${job.offset}`);
 
+/** Bad input with the entry at fault and the fix (the pool rejects with a UsageError). */
+class Refused extends Error {
+  constructor(message, where, hint = CHANGED_HINT) {
+    super(message);
+    this.where = where;
+    this.hint = hint;
+  }
+}
+const changed = (job, what) => new Refused(`changed while being published (${what})`, job.path);
+
+/** The directory of the last tree job, open (a batch holds files of few directories). */
+let dirOpen;
+
+function closeDir() {
+  if (dirOpen) fs.closeSync(dirOpen.fd);
+  dirOpen = undefined;
+}
+
+/** The path to open a tree job's file by: through its directory's descriptor, once that is the directory the scan listed. */
+function pathInListedDir(job) {
+  const cut = job.path.lastIndexOf('/');
+  const dir = job.path.slice(0, cut);
+  if (!dirOpen || dirOpen.path !== dir || dirOpen.dev !== job.dd || dirOpen.ino !== job.di) {
+    closeDir();
+    let fd;
+    try {
+      fd = fs.openSync(dir, O_RDONLY | O_NOFOLLOW | O_DIRECTORY | O_NONBLOCK);
+    } catch (e) {
+      if (e.code === 'ELOOP' || e.code === 'ENOTDIR' || e.code === 'ENOENT') throw changed(job, 'its directory was removed or replaced');
+      throw e;
+    }
+    const st = fs.fstatSync(fd);
+    dirOpen = { path: dir, dev: job.dd, ino: job.di, fd };
+    if (st.dev !== job.dd || st.ino !== job.di) {
+      closeDir();
+      throw changed(job, 'its directory was replaced');
+    }
+  }
+  return PROC_FD ? `/proc/self/fd/${dirOpen.fd}/${job.path.slice(cut + 1)}` : job.path;
+}
+
+/**
+ * Open a job's file without following a symlink or blocking on a FIFO; it must be a regular file,
+ * and for a file of a scanned tree (job.dev set) the one scanned: same device, inode and size.
+ */
+function openSource(job) {
+  const tree = job.dev !== undefined;
+  let fd;
+  try {
+    fd = fs.openSync(tree ? pathInListedDir(job) : job.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (e) {
+    if (e.code === 'ELOOP') throw tree ? changed(job, 'now a symbolic link') : new Refused('is a symbolic link where a regular file was expected', job.path, 'give a regular file');
+    if (tree && (e.code === 'ENOENT' || e.code === 'ENOTDIR')) throw changed(job, 'it was removed');
+    throw e;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw tree ? changed(job, 'no longer a regular file') : new Refused('is not a regular file', job.path, 'give a regular file');
+    if (tree && (st.dev !== job.dev || st.ino !== job.ino)) throw changed(job, 'replaced by another file');
+    if (tree && st.size !== job.size) throw changed(job, `size ${job.size} -> ${st.size} bytes`);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** Content that ended early: a tree file shrank, a range went past the end of its file. */
+const short = (job, missing) => (job.offset === undefined ? changed(job, `${missing} bytes shorter while it was read`) : shortRange(job, missing));
+
 /** A job's content: the whole file, or `size` bytes at `offset` (a file inside a layer blob). */
 function readContent(job) {
-  if (job.offset === undefined) return fs.readFileSync(job.path);
   const buf = Buffer.allocUnsafe(job.size);
-  const fd = fs.openSync(job.path, 'r');
+  const start = job.offset ?? 0;
+  const fd = openSource(job);
   try {
     for (let got = 0; got < job.size; ) {
-      const n = fs.readSync(fd, buf, got, job.size - got, job.offset + got);
-      if (n === 0) throw shortRange(job, job.size - got);
+      const n = fs.readSync(fd, buf, got, job.size - got, start + got);
+      if (n === 0) throw short(job, job.size - got);
       got += n;
     }
   } finally {
@@ -61,28 +140,30 @@ function storeSmall(job) {
 async function storeBig(job) {
   const start = job.offset ?? 0;
   const head = Buffer.alloc(PROBE_BYTES);
-  const fd = fs.openSync(job.path, 'r');
+  const fd = openSource(job);
   let got;
   try {
     got = fs.readSync(fd, head, 0, PROBE_BYTES, start);
-  } finally {
+  } catch (e) {
     fs.closeSync(fd);
+    throw e;
   }
-  const range = job.offset === undefined ? { start } : { start, end: start + job.size - 1 };
+  // the descriptor checked above is the one read (the stream closes it)
+  const input = fs.createReadStream('', { fd, start, end: start + job.size - 1, highWaterMark: 1 << 20 });
   const sha = crypto.createHash('sha1');
   let size = 0;
   const tmp = tmpName();
   const count = new Transform({ transform(c, _e, cb) { size += c.length; cb(null, c); } });
   const hasher = new Transform({ transform(c, _e, cb) { sha.update(c); cb(null, c); } });
   try {
-    await pipeline(fs.createReadStream(job.path, { ...range, highWaterMark: 1 << 20 }), count, createObjectDeflate(head.subarray(0, got)), hasher, fs.createWriteStream(tmp));
+    await pipeline(input, count, createObjectDeflate(head.subarray(0, got)), hasher, fs.createWriteStream(tmp));
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw e;
   }
-  if (job.offset !== undefined && size !== job.size) {
+  if (size !== job.size) {
     fs.rmSync(tmp, { force: true });
-    throw shortRange(job, job.size - size);
+    throw short(job, job.size - size);
   }
   const hash = sha.digest('hex');
   const d = dest(hash);
@@ -98,8 +179,9 @@ parentPort.on('message', async (msg) => {
     try {
       results.push(job.size > TAIL_PROBE_LIMIT ? await storeBig(job) : storeSmall(job));
     } catch (e) {
-      results.push({ error: `${job.path}: ${e.message}` });
+      results.push(e instanceof Refused ? { error: e.message, where: e.where, hint: e.hint } : { error: `${job.path}: ${e.message}` });
     }
   }
+  closeDir();
   parentPort.postMessage({ id: msg.id, results });
 });

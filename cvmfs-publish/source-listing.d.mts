@@ -24,4 +24,12 @@ export declare class Listing {
   add(kind: number, st?: Stats, name?: string, target?: string): void;
   take(): ListingChunk;
 }
-export declare function listDirectory(dir: string, deep: boolean, maxFileSize: number, listing: Listing, chunk?: number, full?: (l: Listing) => void): void;
+export declare const CHANGED_HINT: string;
+/** A directory's identity as its parent listed it; `pdev`/`pino`: the parent's (checked against its `..`). */
+export interface DirIdentity {
+  dev: number;
+  ino: number;
+  pdev?: number;
+  pino?: number;
+}
+export declare function listDirectory(dir: string, deep: boolean, maxFileSize: number, listing: Listing, chunk?: number, full?: (l: Listing) => void, expect?: DirIdentity): void;

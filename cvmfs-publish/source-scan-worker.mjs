@@ -1,5 +1,5 @@
 // Scan worker (plain JS, loads without tsx): takes the next unit (a directory whose whole subtree it
-// lists) from the shared counter until none is left, and posts its records in chunks.
+// lists, with the identity its parent listed for it) from the shared counter until none is left, and posts its records in chunks.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Listing, ScanError, listDirectory } from './source-listing.mjs';
 
@@ -18,7 +18,7 @@ parentPort.once('message', (units) => {
     for (;;) {
       unit = Atomics.add(counter, 0, 1);
       if (unit >= units.length) break;
-      listDirectory(units[unit], true, maxFileSize, listing, CHUNK, () => post(false));
+      listDirectory(units[unit].path, true, maxFileSize, listing, CHUNK, () => post(false), units[unit].id);
       post(true);
     }
     parentPort.postMessage({ done: true });

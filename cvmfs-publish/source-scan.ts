@@ -11,7 +11,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
 import { newDir, type Entry } from './entry.ts';
-import { DIR, END, FIELDS, FILE, Listing, ScanError, SYMLINK, listDirectory, type ListingChunk } from './source-listing.mjs';
+import { DIR, END, FIELDS, FILE, Listing, ScanError, SYMLINK, listDirectory, type DirIdentity, type ListingChunk } from './source-listing.mjs';
 
 export interface ScanCounts {
   files: number;
@@ -22,9 +22,13 @@ export interface ScanCounts {
 
 /**
  * A regular file found: its entry (hash to fill), the source directory holding it (its path is
- * `${dir}/${e.name}`, built only when the file must be read) and its identity for the scan cache.
+ * `${dir.path}/${e.name}`, built only when the file must be read; its device and inode, so the
+ * reader opens the file through the directory that was listed) and its identity for the scan cache.
  */
-export type OnFile = (e: Entry, dir: string, dev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number) => void;
+export type OnFile = (e: Entry, dir: SourceDir, dev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number) => void;
+
+/** A source directory: its path and identity (see DirIdentity in source-listing.d.mts). */
+export type SourceDir = DirIdentity & { path: string };
 
 /** Subtrees to share before the workers start, and entries this thread lists while finding them. */
 const TARGET_UNITS = 64;
@@ -44,6 +48,8 @@ export function scanThreads(): number {
 interface Frame {
   dir: Entry;
   path: string;
+  /** the source directory as its parent listed it (and the parent's identity): listDirectory checks it */
+  id: SourceDir;
   /** hard link groups of this directory by device:inode */
   inodes?: Map<string, number>;
 }
@@ -99,7 +105,7 @@ class Assembler {
           if (g === undefined) frame.inodes.set(ik, (g = frame.inodes.size + 1));
           e.hlGroup = g;
         }
-        this.onFile(e, frame.path, n[o + 7], n[o + 8], size, n[o + 4], n[o + 5]);
+        this.onFile(e, frame.id, n[o + 7], n[o + 8], size, n[o + 4], n[o + 5]);
         counts.files++;
         counts.bytes += size;
         children.set(name, e);
@@ -107,7 +113,8 @@ class Assembler {
         const d = newDir(name, { mode, uid, gid, mtime });
         counts.dirs++;
         children.set(name, d);
-        const f = { dir: d, path: `${frame.path}/${name}` };
+        const path = `${frame.path}/${name}`;
+        const f = { dir: d, path, id: { path, dev: n[o + 7], ino: n[o + 8], pdev: frame.id.dev, pino: frame.id.ino } };
         if (subdirs) subdirs.push(f);
         else frames.push(f);
       } else if (kind === SYMLINK) {
@@ -121,15 +128,15 @@ class Assembler {
   }
 }
 
-/** List the source tree at `src` into the (empty) directory entry `top`. */
-export async function scanSource(src: string, top: Entry, maxFileSize: number, onFile: OnFile): Promise<ScanCounts> {
+/** List the source tree at `src` (device and inode `srcId`, as the caller lstat'ed it) into the (empty) directory entry `top`. */
+export async function scanSource(src: string, srcId: DirIdentity, top: Entry, maxFileSize: number, onFile: OnFile): Promise<ScanCounts> {
   const threads = scanThreads();
   const asm = new Assembler(onFile);
   // the workers start now and boot while the top of the tree is listed here
   const workers = threads > 0 ? new ScanWorkers(threads, maxFileSize, asm) : undefined;
   try {
     // 1. breadth first on this thread, until enough subtrees wait (or all of a small tree is listed)
-    const frontier: Frame[] = [{ dir: top, path: src }];
+    const frontier: Frame[] = [{ dir: top, path: src, id: { path: src, dev: srcId.dev, ino: srcId.ino } }];
     const listing = new Listing();
     let head = 0;
     let listed = 0;
@@ -137,7 +144,7 @@ export async function scanSource(src: string, top: Entry, maxFileSize: number, o
     while (head < frontier.length && (!workers || (frontier.length - head < TARGET_UNITS && listed < MAIN_BUDGET))) {
       const f = frontier[head++];
       try {
-        listDirectory(f.path, false, maxFileSize, listing);
+        listDirectory(f.path, false, maxFileSize, listing, Infinity, undefined, f.id);
       } catch (err) {
         throw err instanceof ScanError ? usageError(err) : err;
       }
@@ -218,15 +225,15 @@ class ScanWorkers {
       this.settle = { resolve, reject };
     });
     finished.catch(() => undefined); // awaited below
-    const paths = units.map((u) => u.path);
-    for (const w of this.workers) w.postMessage(paths);
+    const jobs = units.map((u) => ({ path: u.path, id: u.id }));
+    for (const w of this.workers) w.postMessage(jobs);
     const listing = new Listing(4096);
     for (;;) {
       if (this.failure !== undefined) throw this.failure;
       const unit = Atomics.add(this.next, 0, 1);
       if (unit >= units.length) break;
       try {
-        listDirectory(units[unit].path, true, this.maxFileSize, listing);
+        listDirectory(units[unit].path, true, this.maxFileSize, listing, Infinity, undefined, units[unit].id);
       } catch (err) {
         this.fail(err instanceof ScanError ? usageError(err) : err);
         throw this.failure;
