@@ -49,7 +49,11 @@ export function removeTempObjects(repoDir: string, pid?: number): number {
 }
 
 export class ObjectStore {
-  constructor(readonly repoDir: string) {}
+  /** `onCreate(file)`: called for each object this store writes that was not there (a transaction removes them again if it fails). */
+  constructor(
+    readonly repoDir: string,
+    private readonly onCreate?: (file: string) => void,
+  ) {}
 
   /** Create data/00..ff and data/txn. */
   ensureLayout(): void {
@@ -74,8 +78,14 @@ export class ObjectStore {
     const dest = this.file(hash, suffix);
     if (fs.existsSync(dest)) return;
     const tmp = this.tempFile();
-    fs.writeFileSync(tmp, compressed);
-    fs.renameSync(tmp, dest);
+    try {
+      fs.writeFileSync(tmp, compressed);
+      fs.renameSync(tmp, dest);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    this.onCreate?.(dest);
   }
 
   /** Compress, hash and store a buffer; returns the content hash and the compressed size. */
@@ -154,7 +164,10 @@ export class ObjectStore {
     const hash = sha.digest('hex');
     const dest = this.file(hash, suffix);
     if (fs.existsSync(dest)) fs.rmSync(tmp, { force: true });
-    else fs.renameSync(tmp, dest);
+    else {
+      fs.renameSync(tmp, dest);
+      this.onCreate?.(dest);
+    }
     return { hash, size };
   }
 

@@ -1,6 +1,6 @@
 /** One-call publishes built on a transaction: replace a tree, switch a symlink, remove a path. */
 import { UsageError } from '../scripts/lib/errors.ts';
-import { openTransaction, type CommitResult, type PutTreeResult, type TransactionOptions } from './transaction.ts';
+import { checkRepoPath, openTransaction, type CommitResult, type PutTreeResult, type TransactionOptions } from './transaction.ts';
 
 export interface PublishOptions extends TransactionOptions {
   tag?: string;
@@ -8,6 +8,7 @@ export interface PublishOptions extends TransactionOptions {
 }
 
 export async function publishTree(repoDir: string, sourceDir: string, pathInRepo: string, opts: PublishOptions = {}): Promise<CommitResult & { path: string; tree: PutTreeResult }> {
+  checkRepoPath(pathInRepo); // bad --path: refused before the lock is taken
   const tx = openTransaction(repoDir, { ...opts, operation: `publish ${pathInRepo}` });
   try {
     const tree = await tx.putTree(pathInRepo, sourceDir);

@@ -90,6 +90,20 @@ export class ScanCache {
     this.added.set(st.ino, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, hash });
   }
 
+  /** Drop this publish's records that name these objects (removed again: a publish that failed). */
+  forget(hashes: Set<string>): void {
+    for (const [ino, r] of this.added) if (hashes.has(r.hash)) this.added.delete(ino);
+  }
+
+  /**
+   * Remove the file (a publish that failed after saving it removed objects it names): a missing
+   * cache only costs recompression.
+   */
+  discard(): void {
+    this.added.clear();
+    fs.rmSync(this.file, { force: true });
+  }
+
   /**
    * The loaded records merged with this publish's (sorted by inode; loaded records of an inode set
    * again are dropped): blocks of loaded records between the few new ones are copied whole.

@@ -2,7 +2,8 @@
  * Transactions: edit the tree of the current revision in memory (nested catalogs opened lazily),
  * store content objects as they come (compression pool), then on commit write catalogs bottom-up
  * (only the changed ones), then history, reflog, whitelist and the manifest LAST by atomic rename.
- * Killed at any instant, the previous manifest stays and the repository still verifies.
+ * Killed at any instant, the previous manifest stays and the repository still verifies. A
+ * transaction that fails or is aborted removes every object it wrote (data/ as before it began).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,14 +14,14 @@ import { progress } from '../scripts/lib/output.ts';
 import { writeCatalog } from './catalog.ts';
 import { buildRowImage } from './catalog-image.ts';
 import { RowImageStore } from './catalog-image-store.ts';
-import { CompressPool, type FileJobResult } from './compress-pool.ts';
+import { CompressPool, type FileJobResult, type ScannedFile } from './compress-pool.ts';
 import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
 import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
 import { ObjectStore, removeTempObjects } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
 import { ScanCache } from './scan-cache.ts';
-import { scanSource } from './source-scan.ts';
+import { scanSource, type SourceDir } from './source-scan.ts';
 import { loadCatalogEntries, loadNested } from './tree-loader.ts';
 
 const EMPTY_OBJECT = { hash: 'e8ec3d88b62ebf526e4e5a4ff6162a3aa48a6b78', compressed: zlib.deflateSync(Buffer.alloc(0)) };
@@ -81,12 +82,41 @@ async function sleep(ms: number): Promise<void> {
   if (ms > 0) await new Promise((r) => setTimeout(r, ms));
 }
 
-export function checkRepoPath(p: string, what = 'path'): string {
-  try {
-    return normalizeRepoPath(p);
-  } catch (err) {
-    throw new UsageError(`${what} "${p}" escapes the repository`, { where: p, hint: 'use a path inside the repository without ".." components, e.g. containers/fs/singularity/alma9' });
-  }
+/** Name of the marker of a nested catalog: a file `putFile` may write, never a directory or a tree. */
+const MARKER = '.cvmfscatalog';
+
+/** What is wrong with one component of a repository path (a predicate: "is empty"), or undefined. */
+function componentProblem(c: string, last: boolean, markerFile: boolean): string | undefined {
+  if (c === '') return 'is empty (two slashes in a row)';
+  if (c === '..') return 'escapes the repository';
+  if (c === '.') return 'is "."';
+  if (c.includes('\0')) return 'contains a NUL character';
+  if (c.includes('\n') || c.includes('\r')) return 'contains a line break';
+  // lone surrogates (API callers) or U+FFFD (what invalid bytes on the command line decode to)
+  if (c.includes('\uFFFD') || Buffer.from(c, 'utf8').toString('utf8') !== c) return 'is not valid UTF-8';
+  if (c === MARKER && !(last && markerFile)) return `is the reserved name ${MARKER} (the marker of a nested catalog)`;
+  return undefined;
+}
+
+/**
+ * A repository path (relative, or starting with `/`; one trailing `/` allowed) as `/a/b`, or '' for
+ * the root. Refuses (UsageError naming the component) `..`, `.`, empty components, NUL, line breaks,
+ * text that is not UTF-8 and `.cvmfscatalog` (allowed as the last component only with `markerFile`:
+ * putFile may write a marker).
+ */
+export function checkRepoPath(p: string, what = 'path', markerFile = false): string {
+  if (p === '' || p === '/') return '';
+  const body = p.replace(/^\//, '').replace(/\/$/, '');
+  const parts = body.split('/');
+  parts.forEach((c, i) => {
+    const problem = componentProblem(c, i === parts.length - 1, markerFile);
+    if (problem === undefined) return;
+    throw new UsageError(`component of ${what} ${JSON.stringify(p)} ${problem}`, {
+      where: JSON.stringify(c),
+      hint: 'use a path inside the repository made of plain UTF-8 names, e.g. containers/fs/singularity/alma9',
+    });
+  });
+  return normalizeRepoPath(body);
 }
 
 /** A regular file entry written through the transaction API (putFile, putFileRange). */
@@ -98,8 +128,10 @@ export class Transaction {
   private root: Entry;
   private pool?: CompressPool;
   private pendingCount = 0;
-  /** pool jobs of putFileRange: their objects are removed again if the transaction does not commit */
-  private rangeJobs: Promise<FileJobResult>[] = [];
+  /** every pool job (putTree files, putFileRange): awaited before objects are removed again */
+  private jobs: Promise<unknown>[] = [];
+  /** objects this transaction wrote that were not there before (removed again unless it commits) */
+  private created = new Set<string>();
   private stored = 0;
   private reused = 0;
   private closed = false;
@@ -121,7 +153,7 @@ export class Transaction {
 
   private constructor(readonly repoDir: string, private lock: RepoLock, opts: TransactionOptions) {
     this.config = readRepoConfig(repoDir);
-    this.store = new ObjectStore(repoDir);
+    this.store = new ObjectStore(repoDir, (f) => this.created.add(f));
     this.say = opts.onProgress ?? progress;
     this.maxFileSize = opts.maxFileSize ?? this.config.maxFileSize;
     this.maxCatalogEntries = opts.maxCatalogEntries ?? MAX_CATALOG_ENTRIES;
@@ -178,8 +210,9 @@ export class Transaction {
     return node;
   }
 
-  private split(p: string, what: string): { parent: string; name: string; full: string } {
-    const full = checkRepoPath(p, what);
+  /** `markerFile`: the path may name a `.cvmfscatalog` marker (putFile, remove). */
+  private split(p: string, what: string, markerFile = false): { parent: string; name: string; full: string } {
+    const full = checkRepoPath(p, what, markerFile);
     if (full === '') throw new UsageError(`${what} must not be the repository root`, { where: p, hint: 'name a path below the root' });
     const i = full.lastIndexOf('/');
     return { parent: full.slice(0, i), name: full.slice(i + 1), full };
@@ -188,6 +221,18 @@ export class Transaction {
   private getPool(): CompressPool {
     this.pool ??= new CompressPool(this.repoDir);
     return this.pool;
+  }
+
+  /** Hand a file to the compression pool; the object it creates is recorded (removed again unless the transaction commits). */
+  private poolJob(file: string, size: number, offset?: number, scanned?: ScannedFile): Promise<FileJobResult> {
+    const job = this.getPool().storeFile(file, size, offset, scanned);
+    const recorded = job.then((r) => {
+      if (r.created) this.created.add(this.store.file(r.hash));
+      return r;
+    });
+    recorded.catch(() => undefined); // awaited by drain() or a rollback
+    this.jobs.push(recorded);
+    return recorded;
   }
 
   /** Replace `pathInRepo` with the tree at `sourceDir` (a nested catalog is made for it). */
@@ -208,7 +253,7 @@ export class Transaction {
     // input found later in the scan removes the objects this scan created: the repository is
     // left as it was.
     const started: Promise<FileJobResult>[] = [];
-    const dispatch = (e: Entry, dirPath: string, dev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number): void => {
+    const dispatch = (e: Entry, dir: SourceDir, dev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number): void => {
       // Cache entries are written only after their objects are in place, and gc drops the cache, so a hit names an existing object.
       const cached = this.cache.get(dev, ino, size, mtimeMs, ctimeMs);
       if (cached) {
@@ -217,7 +262,8 @@ export class Transaction {
         return;
       }
       this.pendingCount++;
-      const p = this.getPool().storeFile(`${dirPath}/${e.name}`, size);
+      // the worker opens the file through the directory listed and refuses it unless it is the file scanned
+      const p = this.poolJob(`${dir.path}/${e.name}`, size, undefined, { dirDev: dir.dev, dirIno: dir.ino, dev, ino });
       started.push(p);
       e.pending = p.then((r) => {
         this.cache.set({ dev, ino, size, mtimeMs, ctimeMs }, r.hash);
@@ -229,7 +275,7 @@ export class Transaction {
     const top = newDir(name, { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeMs / 1000n) });
     let counts: PutTreeResult;
     try {
-      counts = await scanSource(src, top, this.maxFileSize, dispatch);
+      counts = await scanSource(src, { dev: Number(st.dev), ino: Number(st.ino) }, top, this.maxFileSize, dispatch);
     } catch (err) {
       await this.undoObjects(started);
       throw err;
@@ -245,10 +291,37 @@ export class Transaction {
     return counts;
   }
 
-  /** Bad input after objects were started: wait for them and delete the ones this transaction created. */
+  /** Bad input after objects were started: wait for them and delete the ones they created (and forget them in the scan cache). */
   private async undoObjects(started: Promise<FileJobResult>[]): Promise<void> {
     const results = await Promise.allSettled(started);
-    for (const r of results) if (r.status === 'fulfilled' && r.value.created) fs.rmSync(this.store.file(r.value.hash), { force: true });
+    const removed = new Set<string>();
+    for (const r of results) {
+      if (r.status !== 'fulfilled' || !r.value.created) continue;
+      const f = this.store.file(r.value.hash);
+      fs.rmSync(f, { force: true });
+      this.created.delete(f);
+      removed.add(r.value.hash);
+    }
+    if (removed.size > 0) this.cache.forget(removed);
+  }
+
+  /**
+   * The transaction failed or is aborted: stop queued jobs, let running ones finish, then remove
+   * every object it created (and the row images of catalogs it created), so data/ is as it was.
+   * `cacheWritten`: the scan cache on disk may name those objects, so it goes too.
+   */
+  private async rollbackObjects(cacheWritten = false): Promise<void> {
+    this.pool?.cancelQueued(new Error('transaction aborted'));
+    await Promise.allSettled(this.jobs);
+    await Promise.allSettled(this.imageWrites);
+    for (const f of this.created) {
+      fs.rmSync(f, { force: true });
+      // a catalog (data/xx/<rest>C): its row image goes with it
+      if (f.endsWith('C')) this.images.remove(path.basename(path.dirname(f)) + path.basename(f).slice(0, -1));
+    }
+    if (cacheWritten && this.created.size > 0) this.cache.discard();
+    this.created.clear();
+    this.jobs = [];
   }
 
   private markerEntry(dir: Entry): Entry {
@@ -271,7 +344,7 @@ export class Transaction {
 
   async putFile(p: string, content: Buffer | Readable, meta: Meta): Promise<void> {
     this.assertOpen();
-    const { parent, name, full } = this.split(p, 'path');
+    const { parent, name, full } = this.split(p, 'path', true);
     let hash: string;
     let size: number;
     if (Buffer.isBuffer(content)) {
@@ -306,8 +379,7 @@ export class Transaction {
     const dir = this.dirAt(parent, true);
     this.pendingCount++;
     const e = fileEntry(name, meta, size, undefined);
-    const job = this.getPool().storeFile(file, size, offset);
-    this.rangeJobs.push(job);
+    const job = this.poolJob(file, size, offset);
     e.pending = job.then((r) => {
       this.stored++;
       return r;
@@ -316,28 +388,19 @@ export class Transaction {
     dir.children!.set(name, e);
   }
 
-  /** Wait until every object handed to the compression pool is stored (commit does this too). */
+  /**
+   * Wait until every object handed to the compression pool is stored (commit does this too). If
+   * one cannot be stored (a range past the end of its file, a source file that changed), the
+   * transaction is aborted: every object it wrote is removed and the lock released.
+   */
   async waitForObjects(): Promise<void> {
     this.assertOpen();
-    await this.drainOrUndo();
-  }
-
-  /** drain(); if a putFileRange job failed (bad input), first remove the objects those jobs created. */
-  private async drainOrUndo(): Promise<void> {
     try {
       await this.drain();
     } catch (err) {
-      await this.undoRangeJobs();
+      await this.abort();
       throw err;
     }
-  }
-
-  /** Stop queued putFileRange jobs, let running ones finish, and delete the objects they created. */
-  private async undoRangeJobs(): Promise<void> {
-    if (this.rangeJobs.length === 0) return;
-    this.pool?.cancelQueued(new Error('transaction aborted'));
-    await this.undoObjects(this.rangeJobs);
-    this.rangeJobs = [];
   }
 
   async symlink(p: string, target: string, meta?: Partial<Meta>): Promise<void> {
@@ -373,14 +436,14 @@ export class Transaction {
 
   async remove(p: string): Promise<boolean> {
     this.assertOpen();
-    const { parent, name } = this.split(p, 'path');
+    const { parent, name } = this.split(p, 'path', true);
     const dir = this.dirAt(parent, false);
     return dir.children!.delete(name);
   }
 
   /** Does a path exist in the transaction's tree? */
   exists(p: string): boolean {
-    const full = checkRepoPath(p);
+    const full = checkRepoPath(p, 'path', true);
     let node: Entry | undefined = this.root;
     let cur = '';
     for (const part of full.split('/').filter(Boolean)) {
@@ -528,9 +591,11 @@ export class Transaction {
     this.assertOpen();
     if (opts.tag !== undefined) checkTagName(opts.tag);
     let cacheSaved: Promise<void> | undefined;
+    let revision: number | undefined;
+    let hash: string | undefined;
     try {
       this.say('stage: objects');
-      await this.drainOrUndo();
+      await this.drain();
       await sleep(stepDelay());
       this.say('stage: catalogs');
       const now = Math.floor(Date.now() / 1000);
@@ -540,7 +605,9 @@ export class Transaction {
         cacheSaved ??= this.cache.save();
         cacheSaved.catch(() => undefined); // awaited below, and before the lock is released
       };
-      const { hash, size, written } = await this.writeCatalogs(now, saveCache);
+      const catalogs = await this.writeCatalogs(now, saveCache);
+      hash = catalogs.hash;
+      const { size, written } = catalogs;
       saveCache();
       await cacheSaved;
       this.say('stage: history');
@@ -548,10 +615,13 @@ export class Transaction {
       if (head.rootHash !== this.baseRoot) throw new GridforgeError('the repository changed under this transaction', { hint: 'retry the publish' });
       const history = readHistory(this.store, head);
       history.setProperty('previous_revision', head.history ?? '');
-      const revision = this.baseRevision + 1;
+      revision = this.baseRevision + 1;
       history.advance({ hash, revision, size, timestamp: now });
       if (opts.tag) history.upsert({ name: opts.tag, hash, revision, timestamp: now, description: opts.message ?? '', size });
       const keys = loadRepoKeys(this.repoDir, this.config);
+      // stored here first (writeHead finds them in place) so that a failure before the manifest removes them too
+      this.store.putBuffer(keys.certPem, 'X');
+      this.store.putBuffer(history.serialize(), 'H');
       await writeHead(this.repoDir, this.config, keys, {
         rootHash: hash,
         rootSize: size,
@@ -568,7 +638,12 @@ export class Transaction {
       });
       this.say(`published revision ${revision} (root catalog ${hash})`);
       for (const h of this.replacedImages) this.images.remove(h);
+      this.created.clear(); // referenced by the new revision
       return { revision, rootHash: hash, tag: opts.tag, catalogsWritten: written.length, catalogsPatched: this.patched, filesStored: this.stored, filesReused: this.reused };
+    } catch (err) {
+      const cacheWritten = cacheSaved !== undefined && (await cacheSaved.then(() => true, () => false));
+      if (!this.headWritten(revision, hash)) await this.rollbackObjects(cacheWritten);
+      throw err;
     } finally {
       await cacheSaved?.catch(() => undefined);
       await Promise.all(this.imageWrites);
@@ -576,10 +651,28 @@ export class Transaction {
     }
   }
 
+  /**
+   * Did this commit get as far as the new manifest (the commit point)? Then its objects are
+   * referenced and stay. When the head cannot be read, they stay too (orphans are harmless; `repo gc`).
+   */
+  private headWritten(revision: number | undefined, hash: string | undefined): boolean {
+    if (revision === undefined || hash === undefined) return false;
+    try {
+      const { manifest } = readHead(this.repoDir);
+      return manifest.revision === revision && manifest.rootHash === hash;
+    } catch {
+      return true;
+    }
+  }
+
+  /** Give up the transaction: the objects it wrote are removed again, the lock released. */
   async abort(): Promise<void> {
     if (this.closed) return;
-    await this.undoRangeJobs();
-    await this.close();
+    try {
+      await this.rollbackObjects();
+    } finally {
+      await this.close();
+    }
   }
 
   private async close(): Promise<void> {
