@@ -14,13 +14,29 @@ export const SERVICES = ['ce', 'monalisa', 'batch', 'cron', 'rsyslog', 'proxy-re
 export type Service = (typeof SERVICES)[number];
 
 const ipv4 = z.string().refine((s) => ipToInt(s) !== null, { message: 'expected an IPv4 address like 10.1.2.20' });
-const absPath = z.string().refine((s) => s.startsWith('/') || s.startsWith('~/'), { message: 'expected an absolute path' });
+/*
+ * Values that reach shell scripts (the JobAgent startup script of templates/jobagent/, the host
+ * commands of stacks/deploy.ts, preflight.ts, session.ts, pulumi/program.ts, the sourced
+ * /etc/cvmfs/default.local of settings.ts) are allowlisted here, so no site file can carry a
+ * newline, quote, `$`, backtick, `;`, `|`, `&`, redirection, glob or brace into them. The templates
+ * quote as well (cvmfs-publish/jalien/templates.ts); this is the first of the two walls.
+ */
+const SAFE_PATH = /^\/[A-Za-z0-9._+@/-]*$/;
+const SAFE_PATH_FORM = 'letters, digits and . _ + @ - / only';
+/** An absolute path on the host, made of safe characters only. */
+const safeAbsPath = z.string().regex(SAFE_PATH, `expected an absolute path starting with / (${SAFE_PATH_FORM})`);
+/** Like safeAbsPath, or `~/...` (resolved against $HOME by loadSiteSpec). */
+const absPath = z
+  .string()
+  .regex(/^(\/|~\/)[A-Za-z0-9._+@/-]*$/, `expected an absolute path starting with / or ~/ (${SAFE_PATH_FORM})`);
 
 const hostSchema = z
   .object({
-    address: z.string().min(1),
+    address: z
+      .string()
+      .regex(/^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*)$/, 'expected a host name or IP address (letters, digits, . - ; IPv6 without brackets)'),
     port: z.number().int().min(1).max(65535).default(22),
-    user: z.string().min(1).default('root'),
+    user: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/, 'expected a user name (letters, digits, _ . -; not starting with -)').default('root'),
     identityFile: z.string().optional(),
     /** Use the SSH agent ($SSH_AUTH_SOCK, or this socket path). Default: when no identityFile. */
     agent: z.union([z.boolean(), z.string()]).optional(),
@@ -29,7 +45,7 @@ const hostSchema = z
       .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected "SHA256:<43 base64 chars>" as printed by ssh-keygen -lf')
       .optional(),
     knownHosts: z.string().optional(),
-    dockerSocket: z.string().startsWith('/').default('/var/run/docker.sock'),
+    dockerSocket: safeAbsPath.default('/var/run/docker.sock'),
     connectTimeoutMs: z.number().int().positive().default(10_000),
     keepAliveIntervalMs: z.number().int().positive().default(5_000),
   })
@@ -54,7 +70,7 @@ const networkSchema = z
       .transform((m) => m.toLowerCase()),
     dns: z.array(ipv4).default([]),
     /** Optional host-side macvlan interface so the host itself can reach its VO-box. */
-    shim: z.object({ name: z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/), ip: ipv4 }).strict().optional(),
+    shim: z.object({ name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/, 'expected an interface name like gf-shim (letters, digits, _ . -, at most 15)'), ip: ipv4 }).strict().optional(),
   })
   .strict()
   .superRefine((n, ctx) => {
@@ -77,7 +93,7 @@ const networkSchema = z
 const voboxSchema = z
   .object({
     name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'expected a container name (letters, digits, _ . -)'),
-    image: z.string().min(1),
+    image: z.string().regex(/^[A-Za-z0-9./~_][^\x00-\x1f\x7f]*$/, 'expected an image reference like registry/vobox:1.0 or an archive path like ./vobox.tar (no control characters, not starting with -)'),
     hostname: z
       .string()
       .regex(/^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$/, 'expected a fully qualified host name (the site LDAP entry), like voboxzenith.example.org'),
@@ -91,14 +107,15 @@ const voboxSchema = z
     capabilities: z.array(z.string().regex(/^[A-Z_]+$/, 'expected a capability name like NET_ADMIN')).default([]),
     cvmfs: z
       .object({
-        repositories: z.array(z.string().regex(/^[a-z0-9.-]+$/, 'expected a repository name like alice.cern.ch')).default(['alice.cern.ch']),
-        mount: absPath.default('/cvmfs'),
+        repositories: z.array(z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'expected a repository name like alice.cern.ch (lower-case letters, digits, . -)')).default(['alice.cern.ch']),
+        mount: safeAbsPath.default('/cvmfs'),
       })
       .strict()
       .default({}),
-    jalien: z.object({ version: z.string().regex(/^[1-2]\..*-[0-9]+$/, 'expected a JAliEn version like 2.1.3-1') }).strict().optional(),
+    // The rule of cvmfs-publish/jalien/version.ts (JALIEN_VERSION_RE plus its safe characters).
+    jalien: z.object({ version: z.string().regex(/^[1-2]\.[A-Za-z0-9._+-]*-[0-9]+$/, 'expected a JAliEn version like 2.1.3-1 (letters, digits, . _ + -)') }).strict().optional(),
     volumes: z.object({ home: absPath, gridSecurity: absPath }).strict(),
-    logs: z.object({ maxSize: z.string().regex(/^\d+[kmg]$/).default('50m'), maxFile: z.number().int().min(1).default(5) }).strict().default({}),
+    logs: z.object({ maxSize: z.string().regex(/^\d+[kmg]$/, 'expected a size like 50m (digits, then k, m or g)').default('50m'), maxFile: z.number().int().min(1).default(5) }).strict().default({}),
   })
   .strict()
   .refine((v) => !(v.privileged && v.capabilities.length > 0), {
@@ -108,7 +125,7 @@ const voboxSchema = z
 
 export const siteSpecSchema = z
   .object({
-    site: z.string().min(1),
+    site: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected a site name like CERN-ZENITH (letters, digits, _ . -, at most 64, starting with a letter or digit)'),
     host: hostSchema,
     vobox: voboxSchema,
   })

@@ -5,7 +5,7 @@
  * Values come as plain data (the CLI reads the site file through stacks/ and the project config).
  */
 import { UsageError } from '../../scripts/lib/errors.ts';
-import { renderTemplate } from './templates.ts';
+import { renderTemplate, shellQuote } from './templates.ts';
 import { validateJalienVersion } from './version.ts';
 
 export interface JobAgentStartupInput {
@@ -34,10 +34,8 @@ export interface JobAgentStartupInput {
   env?: Record<string, string>;
 }
 
-/** Single-quote a value for bash. */
-export function shellQuote(v: string): string {
-  return `'${v.replace(/'/g, `'\\''`)}'`;
-}
+/** Single-quote a value for bash (kept here for callers; the template quotes with the same function). */
+export { shellQuote };
 
 const JVM_SIZE = /^[0-9]+[kKmMgG]$/;
 
@@ -51,38 +49,39 @@ export function renderJobAgentStartup(input: JobAgentStartupInput): string {
   if (!/^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)*$/.test(mainClass)) throw new UsageError(`"${mainClass}" is not a Java class name`, { where: '--class' });
   const jar = input.jar ?? 'alien-users.jar';
   if (!/^[A-Za-z0-9._+-]+\.jar$/.test(jar)) throw new UsageError(`"${jar}" is not a jar file name`, { where: '--jar' });
-  if (!input.cvmfsRoot.startsWith('/') || /[\s'"$`\\]/.test(input.cvmfsRoot)) {
-    throw new UsageError(`"${input.cvmfsRoot}" is not a plain absolute path`, { where: '--cvmfs-root', hint: 'e.g. /cvmfs/alice.cern.ch' });
+  if (!/^\/[A-Za-z0-9._+@/-]*$/.test(input.cvmfsRoot)) {
+    throw new UsageError(`"${input.cvmfsRoot}" is not a plain absolute path`, { where: '--cvmfs-root', hint: 'use / then letters, digits and . _ + @ - / only, e.g. /cvmfs/alice.cern.ch' });
   }
   const cvmfsRoot = input.cvmfsRoot.replace(/\/+$/, '');
   const version = input.jalienVersion ? validateJalienVersion(input.jalienVersion, '--jalien-version') : undefined;
   const ttl = input.ttl ?? 86400;
   if (!Number.isInteger(ttl) || ttl <= 0) throw new UsageError(`TTL ${ttl} is not a positive number of seconds`, { where: '--ttl' });
 
+  // Raw values: the template quotes each one ({{sh value}}).
   const exports: { name: string; value: string }[] = [
-    { name: 'ALIEN_CM_AS_LDAP_PROXY', value: shellQuote(input.cmProxy ?? `${input.ceHost}:8084`) },
-    { name: 'site', value: shellQuote(input.site) },
-    { name: 'CE', value: shellQuote(input.ce ?? `ALICE::${input.site}::CE`) },
-    { name: 'CEhost', value: shellQuote(input.ceHost) },
-    { name: 'TTL', value: shellQuote(String(ttl)) },
-    { name: 'APMON_CONFIG', value: shellQuote(input.monalisa ?? input.ceHost) },
+    { name: 'ALIEN_CM_AS_LDAP_PROXY', value: input.cmProxy ?? `${input.ceHost}:8084` },
+    { name: 'site', value: input.site },
+    { name: 'CE', value: input.ce ?? `ALICE::${input.site}::CE` },
+    { name: 'CEhost', value: input.ceHost },
+    { name: 'TTL', value: String(ttl) },
+    { name: 'APMON_CONFIG', value: input.monalisa ?? input.ceHost },
   ];
   for (const [name, value] of Object.entries(input.env ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new UsageError(`"${name}" is not an environment variable name`, { where: '--env' });
-    exports.push({ name, value: shellQuote(value) });
+    exports.push({ name, value });
   }
-  const javaCommand = input.java64 ? 'java' : `${cvmfsRoot}/java/JDKs/i686/jdk-latest/bin/java -client`;
+  const javaCommand = input.java64 ? ['java'] : [`${cvmfsRoot}/java/JDKs/i686/jdk-latest/bin/java`, '-client'];
   return renderTemplate('jobagent/startup.sh.hbs', {
     siteName: input.site,
     jalienVersionLabel: version ?? '(module default)',
     jalienModule: version ? `JAliEn/${version}` : 'JAliEn',
     cvmfsRoot,
+    alienv: `${cvmfsRoot}/bin/alienv`,
     mainClass,
     jar,
     javaLabel: input.java64 ? '64-bit' : '32-bit',
     javaCommand,
     jvmArgs: [`-Xms${xms}`, `-Xmx${xmx}`, '-Djdk.lang.Process.launchMechanism=vfork'],
-    preamble: [],
     exports,
   });
 }

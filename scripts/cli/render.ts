@@ -6,16 +6,16 @@
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { chmod, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { writeFileAtomic } from '../../base/safe-fs.ts';
 import { renderJobAgentStartup } from '../../cvmfs-publish/jalien/index.ts';
-import { loadSiteSpec } from '../../stacks/spec.ts';
+import { loadSiteSpec, type SiteSpec } from '../../stacks/spec.ts';
 import { loadConfig } from '../lib/config.ts';
 import { UsageError } from '../lib/errors.ts';
 import { printJson, printLine } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 
-interface RenderOpts {
+export interface RenderOpts {
   site?: string;
   output?: string;
   cvmfsRoot?: string;
@@ -32,6 +32,39 @@ interface RenderOpts {
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/**
+ * The startup script for a site file and the command's options (no output written). Exported for
+ * test/release/injection.test.ts, which feeds it hostile site files.
+ */
+export function renderStartupFromSite(opts: RenderOpts, configFile: string): { spec: SiteSpec; script: string } {
+  if (!opts.site) throw new UsageError('no site file given', { where: '--site', hint: 'pass --site sites/<name>.yaml' });
+  const spec = loadSiteSpec(opts.site, { checkSiblings: false });
+  const ja = existsSync(configFile) ? loadConfig(configFile).release.jobagent : undefined;
+  const env: Record<string, string> = {};
+  for (const e of opts.env ?? []) {
+    const i = e.indexOf('=');
+    if (i <= 0) throw new UsageError(`"${e}" is not NAME=value`, { where: '--env', hint: 'e.g. --env closeSE=ALICE::CERN::EOS' });
+    env[e.slice(0, i)] = e.slice(i + 1);
+  }
+  const ttl = opts.ttl === undefined ? undefined : Number(opts.ttl);
+  if (ttl !== undefined && !Number.isInteger(ttl)) throw new UsageError(`TTL "${opts.ttl}" is not a number of seconds`, { where: '--ttl' });
+  const script = renderJobAgentStartup({
+    site: spec.site,
+    ceHost: spec.vobox.hostname,
+    ce: opts.ce,
+    ttl,
+    jalienVersion: opts.jalienVersion ?? spec.vobox.jalien?.version,
+    cvmfsRoot: opts.cvmfsRoot ?? `${spec.vobox.cvmfs.mount.replace(/\/+$/, '')}/${spec.vobox.cvmfs.repositories[0] ?? 'alice.cern.ch'}`,
+    java64: opts.java64,
+    xms: opts.xms ?? ja?.xms,
+    xmx: opts.xmx ?? ja?.xmx,
+    mainClass: opts.class ?? ja?.mainClass,
+    jar: ja?.jar,
+    env,
+  });
+  return { spec, script };
 }
 
 export function register(program: Command): void {
@@ -54,39 +87,12 @@ export function register(program: Command): void {
   ).action(
     action(async (opts: RenderOpts, cmd: Command) => {
       const g = cmd.optsWithGlobals() as { config?: string };
-      if (!opts.site) throw new UsageError('no site file given', { where: '--site', hint: 'pass --site sites/<name>.yaml' });
-      const spec = loadSiteSpec(opts.site, { checkSiblings: false });
-      const configFile = g.config ?? 'gridforge.yaml';
-      const ja = existsSync(configFile) ? loadConfig(configFile).release.jobagent : undefined;
-      const env: Record<string, string> = {};
-      for (const e of opts.env ?? []) {
-        const i = e.indexOf('=');
-        if (i <= 0) throw new UsageError(`"${e}" is not NAME=value`, { where: '--env', hint: 'e.g. --env closeSE=ALICE::CERN::EOS' });
-        env[e.slice(0, i)] = e.slice(i + 1);
-      }
-      const ttl = opts.ttl === undefined ? undefined : Number(opts.ttl);
-      if (ttl !== undefined && !Number.isInteger(ttl)) throw new UsageError(`TTL "${opts.ttl}" is not a number of seconds`, { where: '--ttl' });
-      const script = renderJobAgentStartup({
-        site: spec.site,
-        ceHost: spec.vobox.hostname,
-        ce: opts.ce,
-        ttl,
-        jalienVersion: opts.jalienVersion ?? spec.vobox.jalien?.version,
-        cvmfsRoot: opts.cvmfsRoot ?? `${spec.vobox.cvmfs.mount.replace(/\/+$/, '')}/${spec.vobox.cvmfs.repositories[0] ?? 'alice.cern.ch'}`,
-        java64: opts.java64,
-        xms: opts.xms ?? ja?.xms,
-        xmx: opts.xmx ?? ja?.xmx,
-        mainClass: opts.class ?? ja?.mainClass,
-        jar: ja?.jar,
-        env,
-      });
+      const { spec, script } = renderStartupFromSite(opts, g.config ?? 'gridforge.yaml');
       if (opts.output) {
         const out = resolve(opts.output);
         if (!existsSync(dirname(out))) throw new UsageError(`directory ${dirname(out)} does not exist`, { where: '--output', hint: 'create it first' });
-        const tmp = `${out}.tmp-${process.pid}`;
-        await writeFile(tmp, script, { mode: 0o755 });
-        await chmod(tmp, 0o755);
-        await rename(tmp, out);
+        // Random exclusive temporary + rename (base/safe-fs.ts): a planted symlink is never followed.
+        writeFileAtomic(out, script, { mode: 0o755 });
       }
       if (opts.json) return printJson({ site: spec.site, output: opts.output ? resolve(opts.output) : undefined, script });
       if (opts.output) printLine(`wrote ${resolve(opts.output)}`);
