@@ -3,12 +3,12 @@
  * container when health fails. Every step is idempotent (it compares desired and actual first), so a
  * dropped connection is repaired by running deploy again.
  */
-import { PassThrough } from 'node:stream';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
 import { containerCreateBody, networkCreateBody } from './container.ts';
 import { DockerApi, DockerApiError } from './docker-api.ts';
 import { checkHealth, serviceLogTail, waitHealthy, type HealthResult } from './health.ts';
-import { imageStream } from './image-source.ts';
+import { imageStream, type ImageSource } from './image-source.ts';
 import { applyOverrides, computePlan, formatPlan, type Change, type Overrides, type Plan } from './plan.ts';
 import { openSession, type Session } from './session.ts';
 import { deriveSettings, LABEL_MANAGED, type DeploySettings } from './settings.ts';
@@ -208,26 +208,57 @@ async function ensureImage(s: Session, plan: Plan, log: (m: string) => void): Pr
   }
   if (change) {
     log(`streaming ${src.kind === 'archive' ? src.path : src.ref} to ${s.ssh.label} (docker load)`);
-    const { stream, done } = imageStream(src);
-    // Progress every few seconds while the image streams (hundreds of MiB over SSH).
-    let sent = 0;
-    const t0 = Date.now();
-    const counter = new PassThrough();
-    counter.on('data', (d: Buffer) => (sent += d.length));
-    const tick = setInterval(() => log(`  streamed ${(sent / 1048576).toFixed(0)} MiB (${((sent / 1048576) / ((Date.now() - t0) / 1000)).toFixed(1)} MiB/s)`), 5000);
-    let r;
-    try {
-      r = await s.docker.raw('POST', `/v${s.docker.apiVersion}/images/load?quiet=1`, stream.pipe(counter));
-    } finally {
-      clearInterval(tick);
-    }
-    log(`  loaded ${(sent / 1048576).toFixed(0)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    await done;
-    const err = r.status >= 400 ? r.body.toString() : DockerApi.progressErrors(r.body);
-    if (err) throw new GridforgeError(`docker load on ${s.ssh.label} failed: ${err.trim()}`, { where: s.ssh.label });
-    if (!(await s.docker.inspectImage(src.id))) throw new GridforgeError(`image ${src.id} not present after load`, { where: s.ssh.label });
+    await loadImage(s.docker, src, s.ssh.label, log);
   }
   return src.kind === 'local-engine' ? src.ref : src.id;
+}
+
+/** Bytes that pass through, counted on the way (no 'data' listener: it must not read ahead of the pipe). */
+class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+/**
+ * Stream an archive / `docker save` into the host's /images/load and check the image is there.
+ * The source is opened only once the forwarded socket is up (docker-api.ts raw calls the opener):
+ * a stream that starts flowing before the request exists loses its first bytes, which dockerd
+ * reports as "archive/tar: invalid tar header" (opening an SSH channel across a WAN takes a round trip).
+ */
+export async function loadImage(docker: DockerApi, src: Exclude<ImageSource, { kind: 'registry' }>, where: string, log: (m: string) => void = () => {}): Promise<void> {
+  const counter = new ByteCounter();
+  let done: Promise<void> = Promise.resolve();
+  const open = () => {
+    const img = imageStream(src);
+    done = img.done;
+    done.catch(() => {}); // awaited below on success; a failed request reports its own error
+    // pipeline: a read error fails the upload (no half-sent body left waiting), a failed upload closes the source.
+    pipeline(img.stream, counter, () => {});
+    return counter;
+  };
+  const t0 = Date.now();
+  const mib = () => (counter.bytes / 1048576).toFixed(0);
+  // Progress every few seconds while the image streams (hundreds of MiB over SSH).
+  const tick = setInterval(() => log(`  streamed ${mib()} MiB (${(counter.bytes / 1048576 / ((Date.now() - t0) / 1000)).toFixed(1)} MiB/s)`), 5000);
+  let r;
+  try {
+    r = await docker.raw('POST', `/v${docker.apiVersion}/images/load?quiet=1`, open);
+  } finally {
+    clearInterval(tick);
+  }
+  log(`  loaded ${mib()} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const sourceErr = await done.then(
+    () => null,
+    (e: Error) => e.message,
+  );
+  const err = r.status >= 400 ? r.body.toString() : DockerApi.progressErrors(r.body);
+  // The daemon's verdict first: a source that stopped early because the daemon hung up only says "broken pipe".
+  if (err) throw new GridforgeError(`docker load on ${where} failed: ${err.trim()}`, { where, detail: sourceErr ?? undefined });
+  if (sourceErr) throw new GridforgeError(`cannot stream the image to ${where}: ${sourceErr}`, { where });
+  if (!(await docker.inspectImage(src.id))) throw new GridforgeError(`image ${src.id} not present after load`, { where });
 }
 
 function splitRef(ref: string): [string, string] {

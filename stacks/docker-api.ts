@@ -6,12 +6,22 @@
  * API >= 1.44, older daemons take Config.MacAddress).
  */
 import http from 'node:http';
-import type { Duplex, Readable } from 'node:stream';
+import { pipeline, type Duplex, type Readable } from 'node:stream';
 import { GridforgeError } from '../scripts/lib/errors.ts';
 
 export interface DockerResponse {
   status: number;
   body: Buffer;
+}
+
+/**
+ * A request body: JSON-able data, or bytes to stream. A stream is best given as an opener, called
+ * once the connection is up, so nothing is read (or started, e.g. `docker save`) before then.
+ */
+export type RequestBody = unknown | Readable | (() => Readable);
+
+function isReadable(x: unknown): x is Readable {
+  return typeof x === 'object' && x !== null && typeof (x as Readable).pipe === 'function';
 }
 
 export class DockerApiError extends GridforgeError {
@@ -51,37 +61,85 @@ export class DockerApi {
     return { apiVersion: v.ApiVersion, serverVersion: v.Version, minApiVersion: v.MinAPIVersion };
   }
 
-  raw(method: string, path: string, body?: unknown | Readable, opts: { contentType?: string; timeoutMs?: number } = {}): Promise<DockerResponse> {
+  /**
+   * One request on a fresh connection. A stream body is read only once the connection is up: pass
+   * an opener (`() => Readable`, called then) or a stream nobody reads yet (no 'data' listener, not
+   * piped). Bytes a stream emits before it is piped into the request are lost: the daemon then sees
+   * a tar that starts mid-file ("archive/tar: invalid tar header"), which is what a slow SSH channel
+   * open used to cause (see stacks/deploy.ts loadImage). The body goes through stream.pipeline, so a
+   * failing body fails the request instead of leaving it open, and a failed request closes the body.
+   */
+  raw(method: string, path: string, body?: RequestBody, opts: { contentType?: string; timeoutMs?: number } = {}): Promise<DockerResponse> {
+    return this.connect().then(
+      (sock) => this.send(sock, method, path, body, opts),
+      (err) => {
+        if (isReadable(body)) body.destroy();
+        throw err;
+      },
+    );
+  }
+
+  private send(sock: Duplex, method: string, path: string, body: RequestBody, opts: { contentType?: string; timeoutMs?: number }): Promise<DockerResponse> {
     return new Promise((resolve, reject) => {
-      this.connect().then((sock) => {
-        const isStream = body !== undefined && body !== null && typeof (body as Readable).pipe === 'function';
-        const payload = body === undefined || isStream ? undefined : Buffer.from(JSON.stringify(body));
-        const headers: Record<string, string | number> = { Host: 'docker', Connection: 'close' };
-        if (payload) {
-          headers['Content-Type'] = 'application/json';
-          headers['Content-Length'] = payload.length;
-        } else if (isStream) {
-          headers['Content-Type'] = opts.contentType ?? 'application/x-tar';
-          headers['Transfer-Encoding'] = 'chunked';
-        }
-        const req = http.request({ method, path, headers, createConnection: () => sock as unknown as import('node:net').Socket });
-        const timer = opts.timeoutMs ? setTimeout(() => req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs) : undefined;
-        req.on('response', (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (d: Buffer) => chunks.push(d));
-          res.on('end', () => {
-            if (timer) clearTimeout(timer);
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
-          });
-          res.on('error', reject);
-        });
-        req.on('error', (err) => {
-          if (timer) clearTimeout(timer);
-          reject(new GridforgeError(`docker API ${method} ${path} failed: ${err.message}`, { where: this.where }));
-        });
-        if (isStream) (body as Readable).pipe(req);
-        else req.end(payload);
-      }, reject);
+      const isStream = typeof body === 'function' || isReadable(body);
+      const payload = body === undefined || isStream ? undefined : Buffer.from(JSON.stringify(body));
+      const headers: Record<string, string | number> = { Host: 'docker', Connection: 'close' };
+      if (payload) {
+        headers['Content-Type'] = 'application/json';
+        headers['Content-Length'] = payload.length;
+      } else if (isStream) {
+        headers['Content-Type'] = opts.contentType ?? 'application/x-tar';
+        headers['Transfer-Encoding'] = 'chunked';
+      }
+      let settled = false;
+      let res: http.IncomingMessage | null = null;
+      const chunks: Buffer[] = [];
+      const done = () => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        resolve({ status: res?.statusCode ?? 0, body: Buffer.concat(chunks) });
+      };
+      const fail = (err: Error, force = false) => {
+        // A complete answer (e.g. a load error) beats the broken pipe that may follow it: its 'end' comes.
+        if (settled || (res?.complete && !force)) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        reject(new GridforgeError(`docker API ${method} ${path} failed: ${err.message}`, { where: this.where }));
+      };
+      const req = http.request({ method, path, headers, createConnection: () => sock as unknown as import('node:net').Socket });
+      const timer = opts.timeoutMs
+        ? setTimeout(() => {
+            const err = new Error(`timed out after ${opts.timeoutMs} ms`);
+            fail(err, true);
+            req.destroy(err);
+          }, opts.timeoutMs)
+        : undefined;
+      req.on('response', (r: http.IncomingMessage) => {
+        res = r;
+        r.on('data', (d: Buffer) => chunks.push(d));
+        r.on('end', done);
+        r.on('error', (err) => fail(err));
+        r.on('close', () => fail(new Error('connection closed before the answer ended')));
+      });
+      req.on('error', (err) => fail(err));
+      req.on('close', () => {
+        if (!res) fail(new Error('connection closed before an answer'));
+      });
+      if (!isStream) {
+        req.end(payload);
+        return;
+      }
+      let stream: Readable;
+      try {
+        stream = typeof body === 'function' ? body() : (body as Readable);
+      } catch (err) {
+        req.destroy(err as Error);
+        return;
+      }
+      pipeline(stream, req, (err) => {
+        if (err) fail(err);
+      });
     });
   }
 

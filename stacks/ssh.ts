@@ -7,7 +7,7 @@
 import { Client, type ConnectConfig, type ClientChannel } from 'ssh2';
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import type { Duplex, Readable } from 'node:stream';
+import { pipeline, type Duplex, type Readable } from 'node:stream';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
 import type { SiteSpec } from './spec.ts';
 
@@ -130,26 +130,58 @@ export class SshHost {
     });
   }
 
-  /** Run a command; never throws for a non-zero exit (see run()). */
+  /**
+   * Run a command; never throws for a non-zero exit (see run()). A stream stdin is piped only once
+   * the channel is open, through stream.pipeline: a failing stdin closes the channel and fails the
+   * call (a plain .pipe would leave the command waiting for input for ever), and a timeout is an error.
+   */
   exec(cmd: string, opts: { stdin?: Buffer | string | Readable; timeoutMs?: number } = {}): Promise<ExecResult> {
-    if (this.closed) return Promise.reject(new GridforgeError(`connection to ${this.label} was closed`, { where: this.label, hint: 'Run the command again; every step is idempotent.' }));
+    const stdin = opts.stdin;
+    const dropStdin = () => {
+      if (stdin !== undefined && typeof stdin !== 'string' && !Buffer.isBuffer(stdin)) stdin.destroy();
+    };
+    if (this.closed) {
+      dropStdin();
+      return Promise.reject(new GridforgeError(`connection to ${this.label} was closed`, { where: this.label, hint: 'Run the command again; every step is idempotent.' }));
+    }
     return new Promise((resolve, reject) => {
-      this.client.exec(cmd, (err, ch: ClientChannel) => {
-        if (err) return reject(new GridforgeError(`cannot run a command on ${this.label}: ${err.message}`, { where: this.label, hint: 'Run the command again; every step is idempotent.' }));
+      const cb = (err: Error | undefined, ch: ClientChannel) => {
+        if (err) {
+          dropStdin();
+          return reject(new GridforgeError(`cannot run a command on ${this.label}: ${err.message}`, { where: this.label, hint: 'Run the command again; every step is idempotent.' }));
+        }
         const out: Buffer[] = [];
         const errb: Buffer[] = [];
+        let failure: string | null = null;
         let timer: NodeJS.Timeout | undefined;
-        if (opts.timeoutMs) timer = setTimeout(() => ch.close(), opts.timeoutMs);
+        if (opts.timeoutMs) {
+          timer = setTimeout(() => {
+            failure = `timed out after ${opts.timeoutMs} ms`;
+            ch.close();
+          }, opts.timeoutMs);
+        }
         ch.on('data', (d: Buffer) => out.push(d));
         ch.stderr.on('data', (d: Buffer) => errb.push(d));
         ch.on('close', (code: number | null) => {
           if (timer) clearTimeout(timer);
+          if (failure) return reject(new GridforgeError(`command on ${this.label} failed: ${failure}`, { where: this.label, detail: `command: ${cmd}` }));
           resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errb).toString('utf8'), code: code ?? 255 });
         });
-        if (opts.stdin === undefined) ch.end();
-        else if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) ch.end(opts.stdin);
-        else opts.stdin.pipe(ch);
-      });
+        if (stdin === undefined) ch.end();
+        else if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) ch.end(stdin);
+        else {
+          // A command that exits before reading all its input is reported by its exit code, not as a failure here.
+          pipeline(stdin, ch, (e) => {
+            if (e && !failure && (e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') failure = `cannot send its input: ${e.message}`;
+          });
+        }
+      };
+      try {
+        this.client.exec(cmd, cb);
+      } catch (err) {
+        dropStdin();
+        reject(new GridforgeError(`connection to ${this.label} was closed: ${(err as Error).message}`, { where: this.label, hint: 'Run the command again; every step is idempotent.' }));
+      }
     });
   }
 
