@@ -124,3 +124,31 @@ export function readBoundedFile(file: string, label: string, maxBytes = 8 * 1024
 export function isSingleComponent(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
 }
+
+/**
+ * Check, before any work starts, the path a command will create its result at: the parent must
+ * be an existing directory and `target`, if it exists, a `kind` reached without a symlink.
+ * `flag` names the option (e.g. `--output`) in the error. Returns the target's lstat, if any.
+ * Without this a path under a file or an existing directory given for a file only fails at the
+ * end with a raw ENOTDIR / EISDIR.
+ */
+export function checkOutputTarget(target: string, flag: string, kind: 'file' | 'dir'): fs.Stats | undefined {
+  const abs = path.resolve(target);
+  const parent = path.dirname(abs);
+  let pst: fs.Stats | undefined;
+  try {
+    pst = fs.statSync(parent);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`${flag}: parent directory ${parent} does not exist`, { where: target, hint: `Create ${parent} first or pass another ${flag}.` });
+    if (code !== 'ENOTDIR') throw err;
+  }
+  if (!pst?.isDirectory()) throw new UsageError(`${flag}: ${parent} is not a directory, so nothing can be created in it`, { where: target, hint: `Pass a ${flag} path whose parent is a directory.` });
+  const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+  if (!st) return undefined;
+  if (st.isSymbolicLink()) throw new UsageError(`${flag}: is a symbolic link`, { where: target, hint: `Pass the real path (gridforge does not write through a symlink) or remove the link.` });
+  if (kind === 'file' && st.isDirectory()) throw new UsageError(`${flag}: is a directory, but ${flag} names the file to write`, { where: target, hint: `Pass a file path such as ${path.join(target, 'image.tar')}.` });
+  if (kind === 'file' && !st.isFile()) throw new UsageError(`${flag}: exists and is not a regular file`, { where: target, hint: `Remove it or pass another ${flag}.` });
+  if (kind === 'dir' && !st.isDirectory()) throw new UsageError(`${flag}: exists and is not a directory`, { where: target, hint: `Remove it or pass another ${flag} (a new or empty directory).` });
+  return st;
+}

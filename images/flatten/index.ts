@@ -3,14 +3,19 @@
  * `flattenToOci`. Input: engine reference, docker-save archive (any variant) or OCI layout dir.
  * The final tree is computed from layer headers (oldest first); surviving file contents are then
  * streamed from the source blobs straight into the output. Nothing is materialised on disk.
+ * Outputs are written to random exclusive temporaries beside them (base/safe-fs.ts) that SIGINT /
+ * SIGTERM remove (base/cleanup.ts); an existing OCI directory is replaced only when it is a
+ * previous result of flattenToOci, or with `force`.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
+import { onInterrupt, removeOnInterrupt } from '../../base/cleanup.ts';
+import { checkOutputTarget, makeTempDirBeside, openExclusive, readBoundedFile, tempNameBeside } from '../../base/safe-fs.ts';
 import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
 import { progress } from '../../scripts/lib/output.ts';
 import { countEntries } from '../layer/tree.ts';
@@ -27,6 +32,8 @@ export interface FlattenOptions extends ImageTreeOptions {
   source: string;
   /** Name of the result; default: the source reference with `-flat` appended to its tag. */
   tag?: string;
+  /** flattenToOci: replace an existing non-empty directory even if it is not a previous result. */
+  force?: boolean;
 }
 
 export interface FlattenResult {
@@ -49,6 +56,13 @@ export interface FlattenResult {
 export function defaultFlatTag(ref: string): string {
   const { repo, tag } = splitRef(ref);
   return `${repo}:${tag}-flat`;
+}
+
+/** A tag is passed to docker as an argument: one starting with `-` would be read as an option. */
+export function checkTag(tag: string | undefined): void {
+  if (tag !== undefined && (tag === '' || tag.startsWith('-') || /\s/.test(tag))) {
+    throw new UsageError(`${JSON.stringify(tag)} is not an image reference`, { where: '--tag', hint: 'Pass a name like repo/name:tag (not empty, no spaces, not starting with "-").' });
+  }
 }
 
 function resolveTag(tree: ImageTree, opts: FlattenOptions, required: boolean): string | undefined {
@@ -96,6 +110,7 @@ async function runDocker(args: string[], input: Readable | Buffer, where: string
  * The import's throwaway image is removed; its layer stays, referenced by the new image.
  */
 export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResult> {
+  checkTag(opts.tag);
   // DiffIDs checked in the background (engine layer store) overlap the import; the image is
   // created (docker load of its config) only once they matched.
   return withTree({ ...opts, deferVerify: true }, async (tree) => {
@@ -116,6 +131,7 @@ export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResu
     };
     const tmpTag = `gridforge-flatten-tmp:${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
     const hash = crypto.createHash('sha256');
+    const forget = onInterrupt(() => execFileSync('docker', ['rmi', tmpTag], { stdio: 'ignore', timeout: 20_000 }));
     try {
       await runDocker(['import', '-', tmpTag], Readable.from(counted(layerTarChunks(tree.root, hash)), { objectMode: false, highWaterMark: 1 << 20 }), tag);
       const diffId = `sha256:${hash.digest('hex')}`;
@@ -123,19 +139,16 @@ export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResu
       const cfg = flatConfig(tree.src.config, tree.src.configDigest, tree.src.layers.length, diffId);
       const blobs = makeBlobs(cfg, diffId, size, tag, 'layer.tar');
       await runDocker(['load'], Buffer.concat([member(`blobs/sha256/${hex(blobs.configDigest)}`, blobs.config), member('manifest.json', blobs.dockerManifest), END_OF_ARCHIVE]), tag);
-      const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}} {{index .RootFS.Layers 0}}', tag], { reject: false });
+      const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}} {{index .RootFS.Layers 0}}', '--', tag], { reject: false });
       if (r.exitCode !== 0 || r.stdout.trim() !== `${blobs.configDigest} ${diffId}`) {
         throw new GridforgeError(`the engine did not produce ${blobs.configDigest} with layer ${diffId} as ${tag} (got ${r.stdout.trim() || r.stderr.trim()})`, { where: tag });
       }
       return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length };
     } finally {
       await execa('docker', ['rmi', tmpTag], { reject: false });
+      forget();
     }
   });
-}
-
-function tempSibling(output: string): string {
-  return path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.gridforge-tmp-${process.pid}-${Date.now()}`);
 }
 
 function writeAll(fd: number, buf: Buffer, pos?: number): void {
@@ -143,22 +156,39 @@ function writeAll(fd: number, buf: Buffer, pos?: number): void {
   while (done < buf.length) done += fs.writeSync(fd, buf, done, buf.length - done, pos === undefined ? null : pos + done);
 }
 
+/** Chunks between turns of the event loop while a layer is written (so SIGINT/SIGTERM cleanup runs). */
+const YIELD_EVERY = 16;
+
+/** Write the layer tar to `fd`; returns its size. Yields to the event loop every few MiB. */
+async function writeLayer(fd: number, tree: ImageTree, hash: crypto.Hash): Promise<number> {
+  let size = 0;
+  let n = 0;
+  for (const chunk of layerTarChunks(tree.root, hash, { reuseBuffer: true })) {
+    writeAll(fd, chunk);
+    size += chunk.length;
+    if (++n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+  }
+  return size;
+}
+
 /** Write a docker-save archive (Docker 25 layout, loadable by Docker 20.10+). */
 export async function flattenToArchive(opts: FlattenOptions & { output: string }): Promise<FlattenResult> {
+  checkTag(opts.tag);
+  checkOutputTarget(opts.output, '--output', 'file');
   return withTree(opts, async (tree) => {
     const tag = resolveTag(tree, opts, false);
     const { entries, bytes } = countEntries(tree.root);
     checkFreeSpace(path.dirname(path.resolve(opts.output)), bytes + entries * 1024, opts.output);
     if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) to ${opts.output}`);
-    const tmp = tempSibling(opts.output);
-    const fd = fs.openSync(tmp, 'wx', 0o644);
+    const tmp = tempNameBeside(path.resolve(opts.output));
+    const fd = openExclusive(tmp, 0o600);
+    const forget = removeOnInterrupt(tmp);
     try {
       const hash = crypto.createHash('sha256');
       // member header first with placeholder name and size, patched in place once both are known
       const placeholder = `blobs/sha256/${'0'.repeat(64)}`;
       writeAll(fd, memberHeader(placeholder, 0));
-      let size = 0;
-      for (const chunk of layerTarChunks(tree.root, hash, { reuseBuffer: true })) { writeAll(fd, chunk); size += chunk.length; }
+      const size = await writeLayer(fd, tree, hash);
       writeAll(fd, padding(size));
       const diffId = `sha256:${hash.digest('hex')}`;
       const real = memberHeader(`blobs/sha256/${hex(diffId)}`, size);
@@ -174,50 +204,105 @@ export async function flattenToArchive(opts: FlattenOptions & { output: string }
         member('oci-layout', blobs.ociLayout),
         END_OF_ARCHIVE,
       ]) writeAll(fd, m);
+      fs.fchmodSync(fd, 0o644);
       fs.fsyncSync(fd);
       fs.closeSync(fd);
       fs.renameSync(tmp, opts.output);
+      forget();
       return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length, output: opts.output };
     } catch (e) {
       try { fs.closeSync(fd); } catch { /* closed */ }
       fs.rmSync(tmp, { force: true });
+      forget();
       throw e;
     }
   });
 }
 
-/** Replace `output` (absent, or a previous result) with `tmp` atomically enough: rename, then drop the old one. */
+/**
+ * Replace `output` (absent, or a previous result) with `tmp`: the old one is renamed into a fresh
+ * exclusive directory beside it, `tmp` renamed into place, then the old one dropped. The two
+ * renames run with no turn of the event loop between them, so no signal handler sees the gap.
+ */
 export function replaceDir(tmp: string, output: string): void {
-  if (fs.existsSync(output)) {
-    const old = `${tmp}.old`;
-    fs.renameSync(output, old);
+  if (!fs.lstatSync(output, { throwIfNoEntry: false })) {
     fs.renameSync(tmp, output);
-    fs.rmSync(old, { recursive: true, force: true });
-  } else {
-    fs.renameSync(tmp, output);
+    return;
   }
+  const holder = makeTempDirBeside(output);
+  try {
+    const old = path.join(holder, 'old');
+    fs.renameSync(output, old);
+    try {
+      fs.renameSync(tmp, output);
+    } catch (e) {
+      fs.renameSync(old, output);
+      throw e;
+    }
+  } finally {
+    fs.rmSync(holder, { recursive: true, force: true });
+  }
+}
+
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Is `dir` exactly what flattenToOci writes: `oci-layout`, `index.json` with one manifest, and
+ * `blobs/sha256/` holding that manifest, its config (with the flatten source label) and its layer,
+ * nothing else? Only such a directory is replaced without `force`.
+ */
+export function isPreviousOciResult(dir: string): boolean {
+  try {
+    if (fs.readdirSync(dir).sort().join('/') !== 'blobs/index.json/oci-layout') return false;
+    if (fs.readdirSync(path.join(dir, 'blobs')).join('/') !== 'sha256') return false;
+    const json = (file: string) => JSON.parse(readBoundedFile(file, file, 1 << 20).toString('utf8'));
+    const blob = (d: unknown) => {
+      if (typeof d !== 'string' || !DIGEST_RE.test(d)) throw new Error('not a digest');
+      return path.join(dir, 'blobs', 'sha256', hex(d));
+    };
+    const index = json(path.join(dir, 'index.json')) as { manifests?: { digest?: string }[] };
+    if (index.manifests?.length !== 1) return false;
+    const manifest = json(blob(index.manifests[0].digest)) as { config?: { digest?: string }; layers?: { digest?: string }[] };
+    if (manifest.layers?.length !== 1) return false;
+    const config = json(blob(manifest.config?.digest)) as { config?: { Labels?: Record<string, string> } };
+    if (!config.config?.Labels?.[SOURCE_LABEL]) return false;
+    const expected = [index.manifests[0].digest!, manifest.config!.digest!, manifest.layers[0].digest!].map(hex).sort();
+    if (!fs.lstatSync(blob(manifest.layers[0].digest)).isFile()) return false;
+    return fs.readdirSync(path.join(dir, 'blobs', 'sha256')).sort().join('/') === expected.join('/');
+  } catch {
+    return false;
+  }
+}
+
+/** An existing output directory may be replaced: empty, a previous result, or `force`. */
+function checkOciOutput(output: string, force: boolean | undefined): void {
+  const st = checkOutputTarget(output, '--oci', 'dir');
+  if (!st || force || fs.readdirSync(output).length === 0 || isPreviousOciResult(output)) return;
+  throw new UsageError('--oci: directory exists and is not an earlier result of gridforge image flatten --oci; its files would be deleted', { where: output, hint: 'Pass a new or empty directory, or --force to replace it with everything in it.' });
 }
 
 /** Write an OCI image layout directory with the single-layer image. */
 export async function flattenToOci(opts: FlattenOptions & { output: string }): Promise<FlattenResult> {
+  checkTag(opts.tag);
+  checkOciOutput(opts.output, opts.force);
   return withTree(opts, async (tree) => {
     const tag = resolveTag(tree, opts, false);
     const { entries, bytes } = countEntries(tree.root);
     checkFreeSpace(path.dirname(path.resolve(opts.output)), bytes + entries * 1024, opts.output);
     let size = 0;
-    if (fs.existsSync(opts.output) && !fs.existsSync(path.join(opts.output, 'oci-layout')) && fs.readdirSync(opts.output).length > 0) {
-      throw new UsageError('output directory exists and is not an OCI layout', { where: opts.output, hint: 'Pass a new directory (or remove it first).' });
-    }
+    checkOciOutput(opts.output, opts.force); // again: it may have changed while the image was read
     if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) to OCI layout ${opts.output}`);
-    const tmp = tempSibling(opts.output);
+    const tmp = makeTempDirBeside(opts.output);
+    const forget = removeOnInterrupt(tmp);
     const blobsDir = path.join(tmp, 'blobs', 'sha256');
     try {
+      fs.chmodSync(tmp, 0o755);
       fs.mkdirSync(blobsDir, { recursive: true });
       const hash = crypto.createHash('sha256');
       const layerTmp = path.join(blobsDir, '.layer.tmp');
       const fd = fs.openSync(layerTmp, 'wx', 0o644);
       try {
-        for (const chunk of layerTarChunks(tree.root, hash, { reuseBuffer: true })) { writeAll(fd, chunk); size += chunk.length; }
+        size = await writeLayer(fd, tree, hash);
         fs.fsyncSync(fd);
       } finally {
         fs.closeSync(fd);
@@ -231,9 +316,11 @@ export async function flattenToOci(opts: FlattenOptions & { output: string }): P
       fs.writeFileSync(path.join(tmp, 'index.json'), blobs.index);
       fs.writeFileSync(path.join(tmp, 'oci-layout'), blobs.ociLayout);
       replaceDir(tmp, opts.output);
+      forget();
       return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length, output: opts.output };
     } catch (e) {
       fs.rmSync(tmp, { recursive: true, force: true });
+      forget();
       throw e;
     }
   });

@@ -3,7 +3,8 @@
  * `.singularity.d/{libs,actions,env}`, env scripts (10-docker2singularity.sh from Env),
  * runscript from Entrypoint + Cmd, labels.json, base directories, empty etc/hosts and
  * etc/resolv.conf, the `singularity` and `environment` links, and pre-created bind points
- * (a bind destination that does not exist fails without overlay/underlay).
+ * (a bind destination that does not exist fails without overlay/underlay), plus gridforge's
+ * marker `.singularity.d/.gridforge-sandbox`.
  * Additions are made in the tree model, so they go through the same writer and sinks.
  */
 import type { ImageConfig } from '../archive/image-source.ts';
@@ -11,6 +12,11 @@ import { resolveDir } from '../layer/resolve.ts';
 import type { Inode, Node } from '../layer/tree.ts';
 
 export const DEFAULT_BIND_POINTS = ['/cvmfs', '/workdir', '/srv', '/tmp', '/var/tmp', '/etc/localtime', '/etc/hosts', '/etc/resolv.conf'];
+/**
+ * The file that marks a directory as a sandbox gridforge wrote (images/sandbox/index.ts replaces
+ * an existing output only when it holds this file, is empty, or --force is given).
+ */
+export const SANDBOX_MARKER = '.singularity.d/.gridforge-sandbox';
 /** Bind points that are files (bind-mounted host files); every other bind point is a directory. */
 const FILE_BIND_POINTS = new Set(['/etc/localtime', '/etc/hosts', '/etc/resolv.conf', '/etc/passwd', '/etc/group', '/etc/hostname']);
 
@@ -113,6 +119,7 @@ export function addApptainerLayout(root: Node, config: ImageConfig, opts: { bind
   put(root, '.singularity.d/runscript', textFile(runscript(cfg.Entrypoint ?? [], cfg.Cmd ?? []), 0o755));
   put(root, '.singularity.d/labels.json', textFile(`${JSON.stringify(cfg.Labels ?? {}, null, 2)}\n`));
   put(root, '.singularity.d/Singularity', textFile(`bootstrap: docker\nfrom: ${opts.source}\n`));
+  put(root, SANDBOX_MARKER, textFile('written by gridforge image sandbox; a directory holding this file is replaced by the next run into it\n'));
   for (const d of ['dev', 'proc', 'sys', 'home', 'etc', 'var']) add(d, inode('dir', 0o755));
   add('root', inode('dir', 0o700));
   add('tmp', inode('dir', 0o1777));

@@ -1,15 +1,19 @@
 /**
- * Sandbox directory sink: builds the tree in a temporary sibling of the output and renames it into
- * place at the end (a failed or refused image leaves nothing). Files are created with
+ * Sandbox directory sink: builds the tree in a random, exclusive temporary sibling of the output
+ * (base/safe-fs.ts makeTempDirBeside) and renames it into place at the end; a failed or refused
+ * image, or SIGINT/SIGTERM (base/cleanup.ts), leaves nothing. Files are created with
  * O_CREAT|O_EXCL|O_NOFOLLOW, contents copied from the layer blobs by offset; chown before chmod so
- * setuid/setgid survive; directory modes and mtimes are applied last, deepest first. Everything is
+ * the modes the writer passes stay (write-tree.ts drops setuid/setgid unless asked to keep them);
+ * directory modes and mtimes are applied last, deepest first. Everything is
  * made owner-writable (apptainer --fix-perms) so the sandbox can be deleted. As a non-root user
  * ownership is not preserved (as apptainer's rootless mode does).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { removeOnInterrupt } from '../../base/cleanup.ts';
+import { makeTempDirBeside } from '../../base/safe-fs.ts';
 import { BlobReader } from '../flatten/layer-tar.ts';
+import { replaceDir } from '../flatten/index.ts';
 import type { FileContent, SandboxSink, SinkMeta } from './sink.ts';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
@@ -28,10 +32,11 @@ export class FsSink implements SandboxSink {
   private readonly dirs: { p: string; meta: SinkMeta }[] = [];
   private readonly reader = new BlobReader();
   private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private readonly forget: () => void;
 
   constructor(readonly output: string) {
-    this.tmp = path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.gridforge-tmp-${process.pid}-${Date.now()}`);
-    fs.mkdirSync(this.tmp, { mode: 0o700 });
+    this.tmp = makeTempDirBeside(output);
+    this.forget = removeOnInterrupt(this.tmp);
   }
 
   private abs(p: string): string {
@@ -98,18 +103,13 @@ export class FsSink implements SandboxSink {
       fs.chmodSync(a, fixDirMode(meta.mode));
       fs.utimesSync(a, meta.mtime, meta.mtime);
     }
-    if (fs.existsSync(this.output)) {
-      const old = `${this.tmp}.old`;
-      fs.renameSync(this.output, old);
-      fs.renameSync(this.tmp, this.output);
-      fs.rmSync(old, { recursive: true, force: true });
-    } else {
-      fs.renameSync(this.tmp, this.output);
-    }
+    replaceDir(this.tmp, this.output);
+    this.forget();
   }
 
   async abort(): Promise<void> {
     this.reader.close();
     fs.rmSync(this.tmp, { recursive: true, force: true });
+    this.forget();
   }
 }

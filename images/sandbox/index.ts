@@ -2,27 +2,32 @@
  * Apptainer/Singularity sandboxes (contract 3): `writeSandbox({ source, output, bindPoints })`
  * writes the flattened root plus `.singularity.d/` and bind points into a directory (built in a
  * temporary sibling, renamed at the end); `writeSandboxToSink` does the same into any sink
- * (e.g. a CernVM-FS repository transaction).
+ * (e.g. a CernVM-FS repository transaction). Setuid/setgid bits are dropped unless
+ * `keepSetuid` (write-tree.ts). An existing output directory is replaced only when it is empty,
+ * an earlier sandbox of gridforge (SANDBOX_MARKER) or `force` is given.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkOutputTarget } from '../../base/safe-fs.ts';
 import { UsageError } from '../../scripts/lib/errors.ts';
 import { progress } from '../../scripts/lib/output.ts';
 import { loadImageTree, type ImageTreeOptions } from '../layer/image-tree.ts';
 import { countEntries } from '../layer/tree.ts';
 import { checkFreeSpace } from '../flatten/free-space.ts';
-import { addApptainerLayout, DEFAULT_BIND_POINTS } from './apptainer-layout.ts';
+import { addApptainerLayout, DEFAULT_BIND_POINTS, SANDBOX_MARKER } from './apptainer-layout.ts';
 import { FsSink } from './fs-sink.ts';
 import type { SandboxSink } from './sink.ts';
 import { writeTree, type WriteStats } from './write-tree.ts';
 
-export { DEFAULT_BIND_POINTS };
+export { DEFAULT_BIND_POINTS, SANDBOX_MARKER };
 export type { SandboxSink } from './sink.ts';
 
 export interface SandboxOptions extends ImageTreeOptions {
   source: string;
   /** Bind points to pre-create; default DEFAULT_BIND_POINTS. Extra ones are added to the defaults by the CLI. */
   bindPoints?: string[];
+  /** Keep setuid/setgid bits of files (default: dropped; see write-tree.ts). */
+  keepSetuid?: boolean;
 }
 
 export interface SandboxResult {
@@ -53,7 +58,10 @@ export async function writeSandboxToSink(opts: SandboxOptions, sink: SandboxSink
     if (!opts.quiet) progress(`writing sandbox (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB)`);
     let stats: WriteStats;
     try {
-      stats = await writeTree(tree.root, sink, opts.quiet ? undefined : (s) => progress(`  ${s.files + s.dirs + s.symlinks + s.hardlinks} entries written`));
+      stats = await writeTree(tree.root, sink, {
+        keepSetuid: opts.keepSetuid,
+        onProgress: opts.quiet ? undefined : (s) => progress(`  ${s.files + s.dirs + s.symlinks + s.hardlinks} entries written`),
+      });
       await sink.finish();
     } catch (e) {
       await sink.abort();
@@ -65,16 +73,25 @@ export async function writeSandboxToSink(opts: SandboxOptions, sink: SandboxSink
   }
 }
 
-export async function writeSandbox(opts: SandboxOptions & { output: string }): Promise<SandboxResult> {
+/** Did gridforge write this directory (its marker is a regular file in a real `.singularity.d/`)? */
+export function isGridforgeSandbox(dir: string): boolean {
+  const sd = fs.lstatSync(path.join(dir, '.singularity.d'), { throwIfNoEntry: false });
+  return !!sd?.isDirectory() && !!fs.lstatSync(path.join(dir, SANDBOX_MARKER), { throwIfNoEntry: false })?.isFile();
+}
+
+/** The output may be written: absent, an empty directory, an earlier sandbox of gridforge, or `force`. */
+export function checkSandboxOutput(output: string, force?: boolean): void {
+  const st = checkOutputTarget(output, '--output', 'dir');
+  if (!st || force || fs.readdirSync(output).length === 0 || isGridforgeSandbox(output)) return;
+  throw new UsageError('--output: directory exists and is not a sandbox gridforge wrote; replacing it would delete its files', {
+    where: output,
+    hint: `Pass a new or empty directory, or --force to replace ${output} with everything in it.`,
+  });
+}
+
+export async function writeSandbox(opts: SandboxOptions & { output: string; force?: boolean }): Promise<SandboxResult> {
   const out = path.resolve(opts.output);
-  if (fs.existsSync(out)) {
-    const st = fs.lstatSync(out);
-    const isSandbox = st.isDirectory() && fs.existsSync(path.join(out, '.singularity.d'));
-    if (!isSandbox && !(st.isDirectory() && fs.readdirSync(out).length === 0)) {
-      throw new UsageError('output exists and is not a sandbox', { where: opts.output, hint: 'Pass a new directory (an existing sandbox is replaced).' });
-    }
-  }
-  if (!fs.existsSync(path.dirname(out))) throw new UsageError('parent directory of the output does not exist', { where: opts.output, hint: 'Create it first.' });
+  checkSandboxOutput(opts.output, opts.force);
   // validate input fully before creating anything
   const bindPoints = checkBindPoints(opts.bindPoints ?? DEFAULT_BIND_POINTS);
   let sink: FsSink | undefined;
@@ -89,6 +106,7 @@ export async function writeSandbox(opts: SandboxOptions & { output: string }): P
   };
   const r = await writeSandboxToSink({ ...opts, bindPoints }, lazy, (bytes, entries) => {
     checkFreeSpace(path.dirname(out), bytes, opts.output, entries);
+    checkSandboxOutput(opts.output, opts.force); // again: it may have changed while the image was read
     sink = new FsSink(out);
   });
   return { ...r, output: opts.output };

@@ -28,6 +28,7 @@ function printSandbox(r: SandboxResult & { repo?: string; path?: string; revisio
   printLine(`sandbox of ${r.sourceDigest}: ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ${s.hardlinks} hardlinks, ${(s.bytes / 1048576).toFixed(1)} MiB`);
   if (s.skippedDevices) printLine(`skipped ${s.skippedDevices} device nodes (never written into sandboxes)`);
   if (s.skippedXattrs) printLine(`dropped ${s.skippedXattrs} extended attributes (not carried into sandboxes)`);
+  if (s.strippedSetid) printLine(`dropped setuid/setgid bits of ${s.strippedSetid} files (--keep-setuid keeps them)`);
   printLine(`bind points: ${r.bindPoints.join(' ')}`);
   printLine(r.output ?? `${r.repo}:${r.path}`);
 }
@@ -40,16 +41,18 @@ export function registerFlatten(image: Command): void {
       .argument('<source>', 'engine image reference, docker-save archive (.tar) or OCI layout directory')
       .option('--tag <ref>', 'name of the result (default: the source tag with -flat appended)')
       .option('--output <archive.tar>', 'write a docker-save archive instead of loading into the engine')
-      .option('--oci <dir>', 'write an OCI image layout directory instead of loading into the engine')
+      .option('--oci <dir>', 'write an OCI image layout directory instead of loading into the engine (an earlier result there is replaced)')
+      .option('--force', 'with --oci: replace an existing directory that is not an earlier result, deleting its files')
       .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)'),
   ).action(
-    action(async (source: string, opts: { tag?: string; output?: string; oci?: string; tmpDir?: string; json?: boolean }) => {
+    action(async (source: string, opts: { tag?: string; output?: string; oci?: string; force?: boolean; tmpDir?: string; json?: boolean }) => {
       if (opts.output && opts.oci) throw new UsageError('--output and --oci are mutually exclusive', { where: '--output/--oci', hint: 'Pick one output.' });
+      if (opts.force && !opts.oci) throw new UsageError('--force only applies to --oci (an --output archive file is always replaced)', { where: '--force', hint: 'Drop --force, or write with --oci <dir>.' });
       const base = { source, tag: opts.tag, tmpDir: opts.tmpDir };
       const r = opts.output
         ? await flattenToArchive({ ...base, output: opts.output })
         : opts.oci
-          ? await flattenToOci({ ...base, output: opts.oci })
+          ? await flattenToOci({ ...base, output: opts.oci, force: opts.force })
           : await flattenToEngine(base);
       printFlatten(r, !!opts.json);
     }),
@@ -60,25 +63,28 @@ export function registerFlatten(image: Command): void {
       .command('sandbox')
       .description('write an Apptainer/Singularity sandbox directory from an image (flattened, with .singularity.d and bind points)')
       .argument('<source>', 'engine image reference, docker-save archive (.tar) or OCI layout directory')
-      .option('--output <dir>', 'sandbox directory to write (replaced atomically if it is an earlier sandbox)')
+      .option('--output <dir>', 'sandbox directory to write (replaced atomically if it is an earlier sandbox of gridforge)')
+      .option('--force', 'with --output: replace an existing directory that is not an earlier sandbox, deleting its files')
+      .option('--keep-setuid', 'keep setuid/setgid bits of files (default: dropped, so no setuid binary of the image lands on this host)')
       .option('--bind-point <path>', `extra bind point to pre-create (repeatable; always: ${DEFAULT_BIND_POINTS.join(' ')})`, collect, [])
       .option('--repo <repo-dir>', 'write into this CernVM-FS repository in one transaction instead of a directory')
       .option('--path <path-in-repo>', 'with --repo: where the sandbox goes, e.g. containers/fs/singularity/<name>')
       .option('--tag <name>', 'with --repo: tag for the published revision')
       .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)'),
   ).action(
-    action(async (source: string, opts: { output?: string; bindPoint: string[]; repo?: string; path?: string; tag?: string; tmpDir?: string; json?: boolean }) => {
+    action(async (source: string, opts: { output?: string; force?: boolean; keepSetuid?: boolean; bindPoint: string[]; repo?: string; path?: string; tag?: string; tmpDir?: string; json?: boolean }) => {
       const bindPoints = [...DEFAULT_BIND_POINTS, ...opts.bindPoint.filter((p) => !DEFAULT_BIND_POINTS.includes(p))];
       if (opts.repo || opts.path) {
         if (!opts.repo || !opts.path) throw new UsageError('--repo and --path go together', { where: opts.repo ? '--path' : '--repo', hint: 'Pass both, e.g. --repo /srv/repo --path containers/fs/singularity/alma9.' });
         if (opts.output) throw new UsageError('--output and --repo are mutually exclusive', { where: '--output/--repo', hint: 'Pick one output.' });
+        if (opts.force) throw new UsageError('--force only applies to --output (the repository keeps earlier revisions)', { where: '--force', hint: 'Drop --force.' });
         const { writeSandboxToRepository } = await import('../../images/sandbox/repo-sink.ts');
-        const r = await writeSandboxToRepository({ source, bindPoints, tmpDir: opts.tmpDir, repo: opts.repo, path: opts.path, tag: opts.tag });
+        const r = await writeSandboxToRepository({ source, bindPoints, keepSetuid: opts.keepSetuid, tmpDir: opts.tmpDir, repo: opts.repo, path: opts.path, tag: opts.tag });
         printSandbox(r, !!opts.json);
         return;
       }
       if (!opts.output) throw new UsageError('missing --output <dir> (or --repo + --path)', { where: 'image sandbox', hint: 'Say where the sandbox goes.' });
-      const r = await writeSandbox({ source, output: opts.output, bindPoints, tmpDir: opts.tmpDir });
+      const r = await writeSandbox({ source, output: opts.output, force: opts.force, keepSetuid: opts.keepSetuid, bindPoints, tmpDir: opts.tmpDir });
       printSandbox(r, !!opts.json);
     }),
   );

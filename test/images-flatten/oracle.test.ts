@@ -140,7 +140,7 @@ describe('flatten vs docker export', () => {
       expect: (p, e) => {
         if (e.type === 'char' || e.type === 'block') return null;
         if (e.type === 'dir') return { ...e, mode: e.mode | 0o700 };
-        if (e.type === 'file' || e.type === 'fifo') return { ...e, mode: e.mode | 0o600 };
+        if (e.type === 'file' || e.type === 'fifo') return { ...e, mode: (e.mode & ~0o6000) | 0o600 }; // setuid/setgid dropped (images/sandbox/write-tree.ts)
         return e;
       },
       extraAllowed: (p) => added.has(p) || p === '.singularity.d' || p.startsWith('.singularity.d/'),
