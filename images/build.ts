@@ -7,11 +7,11 @@
  * builder (`DOCKER_BUILDKIT=0`) prints "Step N/M : ..." lines, which give progress and the failing
  * step. Labels go in with `--label`, so they do not invalidate the layer cache.
  */
-import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { removeOnInterrupt } from '../base/cleanup.ts';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
 import { getImage, imageRef, type ProjectConfig } from '../scripts/lib/config.ts';
 import { renderImage, writeContext, TEMPLATES_DIR } from './render.ts';
@@ -115,16 +115,9 @@ export async function buildImage(config: ProjectConfig, name: string, opts: Buil
 
   const labels = await imageLabels(config, name, rendered.templateHash, version, opts);
   const work = await mkdtemp(path.join(os.tmpdir(), 'gridforge-build-'));
-  // Interrupted (Ctrl-C, kill): remove the temporary context, then die of the same signal.
+  // Interrupted (Ctrl-C, kill): the temporary context is removed (base/cleanup.ts, exit 128+signal).
   // The build has no -t, so an interrupted build changes no tag either.
-  const onSignal = (sig: NodeJS.Signals) => {
-    rmSync(work, { recursive: true, force: true });
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    process.kill(process.pid, sig);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const forget = removeOnInterrupt(work);
   try {
     const ctx = path.join(work, 'context');
     await writeContext(rendered, ctx);
@@ -187,7 +180,7 @@ export async function buildImage(config: ProjectConfig, name: string, opts: Buil
       // build); --no-prune keeps its parents, the classic builder's cache for the next build.
       await execa('docker', ['rmi', '--no-prune', id], { env: dockerEnv(), reject: false });
     }
-    if (!flattened) await docker(['tag', id, ref]);
+    if (!flattened) await docker(['tag', '--', id, ref]);
     say(`build ${name}: ${ref} (${finalId.slice(0, 19)})`);
     return {
       name,
@@ -202,9 +195,8 @@ export async function buildImage(config: ProjectConfig, name: string, opts: Buil
       templateHash: rendered.templateHash,
     };
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
     await rm(work, { recursive: true, force: true });
+    forget();
   }
 }
 
@@ -219,12 +211,13 @@ async function docker(args: string[]): Promise<string> {
 }
 
 async function inspectId(ref: string): Promise<string> {
-  return docker(['image', 'inspect', '--format', '{{.Id}}', ref]);
+  return docker(['image', 'inspect', '--format', '{{.Id}}', '--', ref]);
 }
 
 /** A base that is not on the engine: offline bases get a precise fix; registry bases are pulled by docker build. */
 async function checkBase(base: string, say: (line: string) => void): Promise<void> {
-  const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}}', base], { env: dockerEnv(), reject: false });
+  // `--`: a base from the config is a reference, never an option (one starting with '-' then fails as a name)
+  const r = await execa('docker', ['image', 'inspect', '--format', '{{.Id}}', '--', base], { env: dockerEnv(), reject: false });
   if (r.exitCode === 0) return;
   if (base.startsWith('gridforge/base:')) {
     throw new GridforgeError(`the offline base image ${base} is not on the engine`, {

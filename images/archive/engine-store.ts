@@ -49,7 +49,7 @@ function readOr(file: string, what: string): Buffer {
 
 /** Where the engine keeps this image: its config bytes and, per layer, tar-split and diff dir. */
 async function locate(ref: string, id: string): Promise<{ configBytes: Buffer; repoTags: string[]; layers: StoreLayer[] }> {
-  const inspect = await execa('docker', ['image', 'inspect', '--format', '{{json .}}', ref], { reject: false });
+  const inspect = await execa('docker', ['image', 'inspect', '--format', '{{json .}}', '--', ref], { reject: false });
   if (inspect.exitCode !== 0) throw new StoreUnavailable('docker image inspect failed');
   const info = JSON.parse(inspect.stdout) as { Id: string; RepoTags?: string[]; GraphDriver?: { Name?: string }; RootFS?: { Layers?: string[] } };
   if (info.Id !== id) throw new StoreUnavailable('the image changed while it was being opened');
@@ -139,7 +139,9 @@ function digestLayers(layers: StoreLayer[]): { results: Promise<{ digest: string
   const results = new Promise<{ digest: string; total: number }[]>((resolve, reject) => {
     w.once('message', (m: { results?: { digest: string; total: number }[]; failed?: string; layer?: number }) => {
       void w.terminate();
-      if (m.failed) reject(new GridforgeError(`cannot rebuild the layer from the engine's layer store: ${m.failed}`, { where: `layer ${(m.layer ?? 0) + 1} (${layers[m.layer ?? 0]?.diffId ?? '?'})`, hint: 'The image changed or was removed while it was read; retry, or set GRIDFORGE_ENGINE_READ=save.' }));
+      // the worker names the layer by its index in the image's layer list; without one, blame none
+      const where = m.layer !== undefined && layers[m.layer] ? `layer ${m.layer + 1} (${layers[m.layer].diffId.slice(7, 19)}, engine layer store)` : 'engine layer store';
+      if (m.failed) reject(new GridforgeError(`cannot rebuild the layer from the engine's layer store: ${m.failed}`, { where, hint: 'The image changed or was removed while it was read; retry, or set GRIDFORGE_ENGINE_READ=save.' }));
       else resolve(m.results!);
     });
     w.once('error', (e) => reject(new GridforgeError(`layer digest worker failed: ${e.message}`, { hint: 'Retry, or set GRIDFORGE_ENGINE_READ=save.' })));

@@ -7,6 +7,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { removeOnInterrupt } from '../../base/cleanup.ts';
+import { UsageError } from '../../scripts/lib/errors.ts';
 import { progress } from '../../scripts/lib/output.ts';
 import { openImageSource } from '../archive/open.ts';
 import type { ImageSource } from '../archive/image-source.ts';
@@ -38,16 +40,23 @@ export async function loadImageTree(source: string, opts: ImageTreeOptions = {})
   const say = (m: string) => { if (!opts.quiet) progress(m); };
   say(`reading ${source}`);
   const src = await openImageSource(source, { tmpDir: opts.tmpDir, onFallback: (why) => say(`  engine layer store not used (${why}): streaming docker save`) });
-  const spoolDir = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'gridforge-layers-'));
+  let spoolDir: string;
+  try {
+    spoolDir = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'gridforge-layers-'));
+  } catch (e) {
+    await src.close();
+    throw new UsageError(`cannot create a spool directory in ${opts.tmpDir ?? os.tmpdir()} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { where: opts.tmpDir ? '--tmp-dir' : 'TMPDIR', hint: 'Pass --tmp-dir <existing writable directory>.' });
+  }
+  const forget = removeOnInterrupt(spoolDir);
   const close = async () => {
     fs.rmSync(spoolDir, { recursive: true, force: true });
+    forget();
     await src.close();
   };
   try {
-    let done = 0;
     const layers = await scanLayers(src.layers, spoolDir, (i, l) => {
-      done++;
-      say(`  layer ${done}/${src.layers.length} verified (${l.entries.length} entries, ${(l.uncompressedSize / 1048576).toFixed(1)} MiB, ${l.compression})`);
+      // i is the layer's index in the image's layer list (two are scanned at once: finish order differs)
+      say(`  layer ${i + 1}/${src.layers.length} verified (${l.entries.length} entries, ${(l.uncompressedSize / 1048576).toFixed(1)} MiB, ${l.compression})`);
     });
     const root = applyLayers(newRoot(), layers, opts.limits);
     if (src.verified && !opts.deferVerify) await src.verified;
