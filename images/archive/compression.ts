@@ -37,18 +37,33 @@ export interface Decompressed {
   stream: Readable;
   /** Resolves when the decompressor exited cleanly; rejects with its stderr otherwise. */
   done: Promise<void>;
+  /** Stop early (the reader gave up): end the input and the child process. Safe to call twice. */
+  stop(): void;
 }
 
-/** Decompress a byte range of a file. */
-export function decompressRange(file: string, offset: number, size: number, compression: Compression): Decompressed {
-  const input = fs.createReadStream(file, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
+/**
+ * Decompress a byte range of a file (a path, or a descriptor the caller keeps open). `onInput`
+ * sees every compressed byte as it is read, so the blob digest is hashed in the same pass.
+ */
+export function decompressRange(source: string | number, offset: number, size: number, compression: Compression, onInput?: (chunk: Buffer) => void): Decompressed {
+  const input = typeof source === 'number'
+    ? fs.createReadStream('', { fd: source, autoClose: false, start: offset, end: offset + size - 1, highWaterMark: 1 << 20 })
+    : fs.createReadStream(source, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
+  if (onInput) input.on('data', (c) => onInput(c as Buffer));
+  // every input byte has been seen (and hashed by onInput) once this resolves
+  const inputEnded = new Promise<void>((res, rej) => { input.on('end', res); input.on('error', rej); });
+  inputEnded.catch(() => { /* reported through done */ });
   if (compression === 'none') {
-    return { stream: input, done: new Promise((res, rej) => { input.on('end', res); input.on('error', rej); }) };
+    return { stream: input, done: new Promise((res, rej) => { input.on('end', res); input.on('error', rej); }), stop: () => input.destroy() };
   }
   if (compression === 'gzip' && !hasPigz()) {
     const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
     input.pipe(gunzip);
-    return { stream: gunzip, done: new Promise((res, rej) => { gunzip.on('end', res); gunzip.on('error', rej); input.on('error', rej); }) };
+    return {
+      stream: gunzip,
+      done: Promise.all([inputEnded, new Promise<void>((res, rej) => { gunzip.on('end', res); gunzip.on('error', rej); })]).then(() => undefined),
+      stop: () => { input.unpipe(gunzip); input.destroy(); gunzip.destroy(); },
+    };
   }
   const cmd = compression === 'gzip' ? 'pigz' : 'zstd';
   const child: ChildProcess = spawn(cmd, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -56,10 +71,17 @@ export function decompressRange(file: string, offset: number, size: number, comp
   child.stdin!.on('error', () => { /* reported through the exit code */ });
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; });
-  const done = new Promise<void>((res, rej) => {
+  const exited = new Promise<void>((res, rej) => {
     child.on('error', rej);
-    input.on('error', rej);
     child.on('close', (code) => (code === 0 ? res() : rej(new Error(`${cmd} -dc failed (${code}): ${stderr.trim()}`))));
   });
-  return { stream: child.stdout!, done };
+  const done = Promise.all([inputEnded, exited]).then(() => undefined);
+  const stop = () => {
+    input.unpipe(child.stdin!);
+    input.destroy();
+    child.stdin!.destroy();
+    child.stdout!.destroy();
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  return { stream: child.stdout!, done, stop };
 }

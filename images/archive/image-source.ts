@@ -12,6 +12,13 @@ export interface LayerBlob {
   diffId: string;
   /** Set when the layer was already hashed and scanned while streaming in (engine saves). */
   prescan?: Prescan;
+  /**
+   * Expected `sha256:<hex>` of the blob bytes as stored (compressed or not), when the blob is named
+   * by its digest (OCI descriptors, `blobs/sha256/<hex>`): checked while the layer is scanned.
+   */
+  digest?: string;
+  /** The file as the reader found it (OCI layout blobs): a file swapped in later is refused. */
+  expect?: { dev: number; ino: number; size: number };
 }
 
 export interface ImageSource {

@@ -18,6 +18,7 @@ export async function openImageSource(source: string, opts: { tmpDir?: string; o
     return openOciLayout(source);
   }
   if (st?.isFile()) return openDockerArchive(source);
+  if (st) throw new UsageError('is neither a regular file nor a directory', { where: source, hint: 'Pass a docker-save archive file, an OCI layout directory or an engine image reference.' });
   if (source.startsWith('/') || source.startsWith('./') || source.endsWith('.tar')) {
     throw new UsageError('no such file or directory', { where: source, hint: 'Check the path, or pass an engine image reference.' });
   }

@@ -45,17 +45,43 @@ function cstr(buf: Buffer, start: number, len: number): Buffer {
   return buf.subarray(start, end === -1 || end > start + len ? start + len : end);
 }
 
-function num(buf: Buffer, start: number, len: number): number {
-  // base-256 (GNU) when the high bit of the first byte is set
-  if (buf[start] & 0x80) {
-    let v = 0;
-    for (let i = 1; i < len; i++) v = v * 256 + buf[start + i];
-    // first byte's low 7 bits
-    v += (buf[start] & 0x7f) * 256 ** (len - 1);
-    return v;
+export class TarFormatError extends Error {}
+
+/** Bytes of a PAX / GNU long-name record that are read at most (Go's archive/tar: maxSpecialFileSize). */
+export const MAX_META_RECORD = 1 << 20;
+
+/**
+ * Go's `parser.parseOctal` (archive/tar strconv.go): spaces and NULs trimmed at both ends, cut at
+ * the first NUL, then strictly octal. A field Go refuses (ErrHeader) is refused here too.
+ */
+function parseOctal(buf: Buffer, start: number, len: number, field: string): number {
+  let s = start;
+  let e = start + len;
+  while (s < e && (buf[s] === 0x20 || buf[s] === 0)) s++;
+  while (e > s && (buf[e - 1] === 0x20 || buf[e - 1] === 0)) e--;
+  if (s === e) return 0;
+  const nul = buf.indexOf(0, s);
+  if (nul !== -1 && nul < e) e = nul;
+  const str = buf.toString('latin1', s, e);
+  if (!/^[0-7]+$/.test(str)) throw new TarFormatError(`invalid ${field} field ${JSON.stringify(str)} (not an octal number)`);
+  return parseInt(str, 8);
+}
+
+/** Go's `parser.parseNumeric`: base-256 (two's complement, high bit set) or octal. */
+function parseNumeric(buf: Buffer, start: number, len: number, field: string): number {
+  if (!(buf[start] & 0x80)) return parseOctal(buf, start, len, field);
+  const inv = buf[start] & 0x40 ? 0xff : 0;
+  let x = 0n;
+  for (let i = 0; i < len; i++) {
+    let c = buf[start + i] ^ inv;
+    if (i === 0) c &= 0x7f;
+    if (x >> 56n) throw new TarFormatError(`invalid ${field} field (base-256 number overflows)`);
+    x = (x << 8n) | BigInt(c);
   }
-  const s = cstr(buf, start, len).toString('latin1').trim();
-  return s === '' ? 0 : parseInt(s, 8);
+  if (x >> 63n) throw new TarFormatError(`invalid ${field} field (base-256 number overflows)`);
+  const v = inv ? -x - 1n : x;
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) throw new TarFormatError(`${field} field out of range`);
+  return Number(v);
 }
 
 export function isZeroBlock(buf: Buffer): boolean {
@@ -63,61 +89,136 @@ export function isZeroBlock(buf: Buffer): boolean {
   return true;
 }
 
-/** Checksum check: sum of header bytes with the checksum field as spaces. */
+/** Go's block.getFormat: the checksum may be the unsigned or the signed byte sum. */
 function checksumOk(buf: Buffer): boolean {
-  const stored = num(buf, 148, 8);
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : buf[i];
-  return sum === stored;
-}
-
-export class TarFormatError extends Error {}
-
-export function decodeHeader(buf: Buffer): RawHeader {
-  if (!checksumOk(buf)) throw new TarFormatError('bad tar header checksum (not a tar archive, or corrupted)');
-  // POSIX ustar ("ustar\0" + "00") has a 155-byte prefix field; GNU ("ustar  \0") has none.
-  const posix = buf.subarray(257, 265).toString('latin1') === 'ustar\u000000';
-  let nameBytes = cstr(buf, 0, 100);
-  if (posix) {
-    const prefix = cstr(buf, 345, 155);
-    if (prefix.length > 0) nameBytes = Buffer.concat([prefix, Buffer.from('/'), nameBytes]);
+  let stored: number;
+  try {
+    stored = parseOctal(buf, 148, 8, 'checksum');
+  } catch {
+    return false;
   }
-  return {
-    name: nameBytes.toString('utf8'),
-    nameBytes: Buffer.from(nameBytes),
-    mode: num(buf, 100, 8),
-    uid: num(buf, 108, 8),
-    gid: num(buf, 116, 8),
-    size: num(buf, 124, 12),
-    mtime: num(buf, 136, 12),
-    typeflag: String.fromCharCode(buf[156] || 0x30),
-    linkname: cstr(buf, 157, 100).toString('utf8'),
-    uname: cstr(buf, 265, 32).toString('latin1'),
-    gname: cstr(buf, 297, 32).toString('latin1'),
-    devmajor: num(buf, 329, 8),
-    devminor: num(buf, 337, 8),
-  };
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const c = i >= 148 && i < 156 ? 32 : buf[i];
+    unsigned += c;
+    signed += c > 127 ? c - 256 : c;
+  }
+  return stored === unsigned || stored === signed;
 }
 
-/** Parse PAX extended header records; values kept as raw bytes (xattrs may be binary). */
+type Format = 'v7' | 'ustar' | 'star' | 'gnu';
+
+function formatOf(buf: Buffer): Format {
+  const magic = buf.toString('latin1', 257, 263);
+  if (magic === 'ustar\u0000') return buf.toString('latin1', 508, 512) === 'tar\u0000' ? 'star' : 'ustar';
+  if (magic === 'ustar ' && buf.toString('latin1', 263, 265) === ' \u0000') return 'gnu';
+  return 'v7';
+}
+
+function isAsciiBytes(b: Buffer): boolean {
+  for (const c of b) if (c >= 0x80) return false;
+  return true;
+}
+
+/** The name prefix, per format, exactly as Go's Reader.readHeader picks it (STAR: 131 bytes; GNU: none, except Go's pre-1.8 fallback). */
+function prefixOf(buf: Buffer, format: Format): Buffer {
+  if (format === 'ustar') return cstr(buf, 345, 155);
+  if (format === 'star') {
+    parseNumeric(buf, 476, 12, 'atime');
+    parseNumeric(buf, 488, 12, 'ctime');
+    return cstr(buf, 345, 131);
+  }
+  if (format === 'gnu') {
+    try {
+      if (buf[345] !== 0) parseNumeric(buf, 345, 12, 'atime');
+      if (buf[357] !== 0) parseNumeric(buf, 357, 12, 'ctime');
+      return Buffer.alloc(0);
+    } catch {
+      // archive/tar reader.go: unparsable GNU atime/ctime are read as a USTAR prefix when ASCII
+      const p = cstr(buf, 345, 155);
+      return isAsciiBytes(p) ? p : Buffer.alloc(0);
+    }
+  }
+  return Buffer.alloc(0);
+}
+
+/**
+ * Decode one header block the way Go's archive/tar (Docker, containerd) does: same format
+ * detection, same prefix rules, same numeric parsing; whatever Go refuses is refused.
+ */
+export function decodeHeader(buf: Buffer): RawHeader {
+  const rawName = cstr(buf, 0, 100);
+  const label = JSON.stringify(rawName.toString('utf8'));
+  if (!checksumOk(buf)) throw new TarFormatError('bad tar header checksum (not a tar archive, or corrupted)');
+  try {
+    const format = formatOf(buf);
+    const prefix = format === 'v7' ? Buffer.alloc(0) : prefixOf(buf, format);
+    const nameBytes = prefix.length > 0 ? Buffer.concat([prefix, Buffer.from('/'), rawName]) : Buffer.from(rawName);
+    const ext = format !== 'v7';
+    return {
+      name: nameBytes.toString('utf8'),
+      nameBytes,
+      mode: parseNumeric(buf, 100, 8, 'mode'),
+      uid: parseNumeric(buf, 108, 8, 'uid'),
+      gid: parseNumeric(buf, 116, 8, 'gid'),
+      size: parseNumeric(buf, 124, 12, 'size'),
+      mtime: parseNumeric(buf, 136, 12, 'mtime'),
+      typeflag: String.fromCharCode(buf[156]),
+      linkname: cstr(buf, 157, 100).toString('utf8'),
+      uname: ext ? cstr(buf, 265, 32).toString('latin1') : '',
+      gname: ext ? cstr(buf, 297, 32).toString('latin1') : '',
+      devmajor: ext ? parseNumeric(buf, 329, 8, 'devmajor') : 0,
+      devminor: ext ? parseNumeric(buf, 337, 8, 'devminor') : 0,
+    };
+  } catch (e) {
+    if (e instanceof TarFormatError) throw new TarFormatError(`tar header of ${label}: ${e.message}`);
+    throw e;
+  }
+}
+
+function hasNul(b: Buffer): boolean {
+  return b.indexOf(0) !== -1;
+}
+
+/**
+ * Parse PAX extended header records exactly as Go's parsePAXRecord does (a malformed record is an
+ * error, never skipped); values kept as raw bytes (xattrs may be binary).
+ */
 export function parsePax(data: Buffer): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   let pos = 0;
   while (pos < data.length) {
     const sp = data.indexOf(0x20, pos);
-    if (sp === -1) break;
-    const len = parseInt(data.subarray(pos, sp).toString('latin1'), 10);
-    if (!Number.isFinite(len) || len <= 0 || pos + len > data.length) throw new TarFormatError('malformed PAX record');
-    const rec = data.subarray(sp + 1, pos + len - 1); // drop trailing \n
+    const nStr = sp === -1 ? '' : data.toString('latin1', pos, sp);
+    const n = /^[+-]?[0-9]+$/.test(nStr) ? parseInt(nStr, 10) : NaN;
+    const left = data.length - pos;
+    if (!Number.isFinite(n) || n < 5 || n > left || n - (nStr.length + 1) <= 0) throw new TarFormatError(`malformed PAX record at byte ${pos} of the extended header`);
+    const restStart = sp + 1;
+    const m = n - (nStr.length + 1);
+    if (data[restStart + m - 1] !== 0x0a) throw new TarFormatError(`malformed PAX record at byte ${pos} of the extended header (no newline)`);
+    const rec = data.subarray(restStart, restStart + m - 1);
     const eq = rec.indexOf(0x3d);
-    if (eq !== -1) out.set(rec.subarray(0, eq).toString('utf8'), Buffer.from(rec.subarray(eq + 1)));
-    pos += len;
+    if (eq <= 0) throw new TarFormatError(`malformed PAX record at byte ${pos} of the extended header (no key=value)`);
+    const k = rec.subarray(0, eq);
+    const v = rec.subarray(eq + 1);
+    const key = k.toString('utf8');
+    const nulOk = key === 'path' || key === 'linkpath' || key === 'uname' || key === 'gname' ? !hasNul(v) : !hasNul(k);
+    if (!nulOk) throw new TarFormatError(`PAX record ${JSON.stringify(key)} contains a NUL byte`);
+    out.set(key, Buffer.from(v));
+    pos = restStart + m;
   }
   return out;
 }
 
+/** Go's parseString for GNU long names: the bytes up to the first NUL. */
+export function gnuLongName(data: Buffer): string {
+  const nul = data.indexOf(0);
+  return (nul === -1 ? data : data.subarray(0, nul)).toString('utf8');
+}
+
 const TYPES: Record<string, EntryType> = {
-  '0': 'file', '\u0000': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
+  '0': 'file', '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
 };
 
 /** Header types that carry metadata for the next entry rather than being entries themselves. */
@@ -125,36 +226,72 @@ export function isMetaType(typeflag: string): boolean {
   return typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K';
 }
 
-/** Merge a raw header with pending PAX / GNU long name records into an entry header. */
+function paxInt(key: string, v: string, path: string): number {
+  // strconv.ParseInt(v, 10, 64) as in Go's mergePAX
+  if (!/^[+-]?[0-9]+$/.test(v)) throw new TarFormatError(`invalid PAX ${key} record ${JSON.stringify(v)} for entry ${JSON.stringify(path)} (not a decimal integer)`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new TarFormatError(`PAX ${key} record ${JSON.stringify(v)} for entry ${JSON.stringify(path)} is out of range`);
+  return n;
+}
+
+function paxTime(key: string, v: string, path: string): number {
+  // Go's parsePAXTime: decimal seconds, optional '.' and digits
+  if (!/^[+-]?[0-9]+(\.[0-9]*)?$/.test(v)) throw new TarFormatError(`invalid PAX ${key} record ${JSON.stringify(v)} for entry ${JSON.stringify(path)}`);
+  return Math.floor(parseFloat(v));
+}
+
+/**
+ * Merge a raw header with pending PAX / GNU long name records into an entry header, in Go's order
+ * (archive/tar reader.go `next`): PAX records first (empty values keep the USTAR field), then GNU
+ * long names (which win over PAX), then a '\0' typeflag with a trailing '/' is a directory.
+ * Typeflags 1-6 are header-only whatever their size says (Go's isHeaderOnlyType): `size` is 0 for
+ * them and no data follows. Refused: type 7 (Docker refuses it: "unhandled tar header type"),
+ * GNU sparse files (Go rewrites their name and size), unknown types, a negative size.
+ */
 export function finishHeader(raw: RawHeader, pax: Map<string, Buffer> | undefined, gnuName?: string, gnuLink?: string): TarHeader {
-  const type = TYPES[raw.typeflag];
-  if (!type) throw new TarFormatError(`unsupported tar entry type '${raw.typeflag}' for ${raw.name}`);
-  const h: TarHeader = {
-    path: gnuName ?? raw.name,
-    type,
-    mode: raw.mode & 0o7777,
-    uid: raw.uid,
-    gid: raw.gid,
-    size: type === 'file' ? raw.size : 0,
-    mtime: raw.mtime,
-    linkname: gnuLink ?? raw.linkname,
-    devmajor: raw.devmajor,
-    devminor: raw.devminor,
-    xattrs: new Map(),
-  };
+  let path = raw.name;
+  let linkname = raw.linkname;
+  let size = raw.size;
+  let uid = raw.uid;
+  let gid = raw.gid;
+  let mtime = raw.mtime;
+  const xattrs = new Map<string, Buffer>();
   if (pax) {
-    for (const [k, v] of pax) {
-      if (k === 'path') h.path = v.toString('utf8');
-      else if (k === 'linkpath') h.linkname = v.toString('utf8');
-      else if (k === 'size' && type === 'file') h.size = parseInt(v.toString('latin1'), 10);
-      else if (k === 'uid') h.uid = parseInt(v.toString('latin1'), 10);
-      else if (k === 'gid') h.gid = parseInt(v.toString('latin1'), 10);
-      else if (k === 'mtime') h.mtime = Math.floor(parseFloat(v.toString('latin1')));
-      else if (k.startsWith('SCHILY.xattr.')) h.xattrs.set(k.slice('SCHILY.xattr.'.length), v);
+    for (const [k, vb] of pax) {
+      if (vb.length === 0) continue; // Go: keep the original USTAR value
+      const v = vb.toString('utf8');
+      if (k === 'path') path = v;
+      else if (k === 'linkpath') linkname = v;
+      else if (k === 'size') size = paxInt('size', v, gnuName ?? path);
+      else if (k === 'uid') uid = paxInt('uid', v, gnuName ?? path);
+      else if (k === 'gid') gid = paxInt('gid', v, gnuName ?? path);
+      else if (k === 'mtime') mtime = paxTime('mtime', v, gnuName ?? path);
+      else if (k === 'atime' || k === 'ctime') paxTime(k, v, gnuName ?? path);
+      else if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), vb);
+      else if (k.startsWith('GNU.sparse.')) throw new TarFormatError(`entry ${JSON.stringify(gnuName ?? path)} is a GNU sparse file (PAX ${k}), which gridforge does not read`);
     }
   }
-  // The data size of a non-file entry is still what the raw header says (skipped by readers).
-  return h;
+  if (gnuName) path = gnuName;
+  if (gnuLink) linkname = gnuLink;
+  let tf = raw.typeflag;
+  if (tf === '\u0000') tf = path.endsWith('/') ? '5' : '0';
+  if (tf === '7') throw new TarFormatError(`entry ${JSON.stringify(path)} has type 7 (contiguous file), which Docker refuses ("unhandled tar header type")`);
+  const type = TYPES[tf];
+  if (!type) throw new TarFormatError(`unsupported tar entry type ${JSON.stringify(tf)} for ${JSON.stringify(path)}`);
+  if (type === 'file' && size < 0) throw new TarFormatError(`entry ${JSON.stringify(path)} has a negative size`);
+  return {
+    path,
+    type,
+    mode: raw.mode & 0o7777,
+    uid,
+    gid,
+    size: type === 'file' ? size : 0,
+    mtime,
+    linkname,
+    devmajor: raw.devmajor,
+    devminor: raw.devminor,
+    xattrs,
+  };
 }
 
 /** Number of bytes a data section of `size` occupies (padded to 512). */

@@ -2,8 +2,13 @@
  * A push parser over a tar byte stream that reports each entry's header and the absolute offset of
  * its data, without copying file contents. Callers feed chunks as they stream by (and hash them
  * themselves), so a layer is read exactly once in the scan pass.
+ *
+ * It walks the stream exactly as Go's archive/tar Reader.next does (Docker and containerd apply
+ * layers with it), so gridforge and the engine see the same entries: typeflags 1-6 carry no data
+ * whatever their size field says, a PAX header replaces (not merges into) an earlier one, a global
+ * header ends the pending PAX / GNU long-name state, meta records are at most 1 MiB.
  */
-import { BLOCK, decodeHeader, finishHeader, isMetaType, isZeroBlock, padded, parsePax, TarFormatError, type TarHeader } from './tar-format.ts';
+import { BLOCK, decodeHeader, finishHeader, gnuLongName, isMetaType, isZeroBlock, MAX_META_RECORD, padded, parsePax, TarFormatError, type TarHeader } from './tar-format.ts';
 
 export interface ScannedEntry {
   header: TarHeader;
@@ -25,10 +30,12 @@ export class TarScanner {
   private gnuLink: string | undefined;
   private zeroBlocks = 0;
   ended = false;
+  /** Stream offset just past the end-of-archive marker (set once `ended`). */
+  endPos = -1;
 
   constructor(private readonly onEntry: (e: ScannedEntry) => void) {}
 
-  /** Feed the next chunk. Bytes after the end-of-archive marker are accepted and ignored. */
+  /** Feed the next chunk. Bytes after the end-of-archive marker are accepted and ignored (callers bound them). */
   push(chunk: Buffer): void {
     let i = 0;
     const n = chunk.length;
@@ -43,7 +50,7 @@ export class TarScanner {
       if (this.metaLeft > 0 || this.metaPad > 0) {
         if (this.metaLeft > 0) {
           const k = Math.min(this.metaLeft, n - i);
-          this.metaBuf.push(chunk.subarray(i, i + k));
+          this.metaBuf.push(Buffer.from(chunk.subarray(i, i + k)));
           this.metaLeft -= k;
           i += k;
           this.pos += k;
@@ -64,7 +71,12 @@ export class TarScanner {
       this.pos += k;
       if (this.headerFill < BLOCK) continue;
       this.headerFill = 0;
-      this.onBlock();
+      try {
+        this.onBlock();
+      } catch (e) {
+        if (e instanceof TarFormatError) throw new TarFormatError(`${e.message} (header at byte ${this.pos - BLOCK})`);
+        throw e;
+      }
     }
     if (this.ended) this.pos += n - i;
   }
@@ -73,13 +85,17 @@ export class TarScanner {
     const b = this.headerBuf;
     if (isZeroBlock(b)) {
       this.zeroBlocks++;
-      if (this.zeroBlocks >= 2) this.ended = true;
+      if (this.zeroBlocks >= 2) {
+        this.ended = true;
+        this.endPos = this.pos;
+      }
       return;
     }
     if (this.zeroBlocks > 0) throw new TarFormatError('single zero block inside the archive');
     const raw = decodeHeader(b);
     if (isMetaType(raw.typeflag)) {
-      if (raw.size > 16 * 1024 * 1024) throw new TarFormatError(`oversized ${raw.typeflag} record at ${raw.name}`);
+      if (raw.size > MAX_META_RECORD) throw new TarFormatError(`${raw.typeflag} record of ${raw.size} bytes before ${JSON.stringify(raw.name)} (at most ${MAX_META_RECORD} are read, as by Go's archive/tar)`);
+      if (raw.size < 0) throw new TarFormatError(`${raw.typeflag} record with a negative size`);
       this.metaType = raw.typeflag;
       this.metaBuf = [];
       this.metaLeft = raw.size;
@@ -91,9 +107,9 @@ export class TarScanner {
     this.pax = undefined;
     this.gnuName = undefined;
     this.gnuLink = undefined;
-    const dataSize = raw.typeflag === '1' || raw.typeflag === '2' || raw.typeflag === '5' ? 0 : (header.type === 'file' ? header.size : raw.size);
     this.onEntry({ header, offset: this.pos });
-    this.skip = padded(dataSize);
+    // header-only types (1-6) have size 0 in `header`: no data blocks follow them
+    this.skip = padded(header.size);
   }
 
   private finishMeta(): void {
@@ -101,10 +117,17 @@ export class TarScanner {
     this.metaBuf = [];
     const t = this.metaType;
     this.metaType = null;
-    if (t === 'x') this.pax = new Map([...(this.pax ?? []), ...parsePax(data)]);
-    else if (t === 'L') this.gnuName = data.toString('utf8').replace(/\0+$/, '');
-    else if (t === 'K') this.gnuLink = data.toString('utf8').replace(/\0+$/, '');
-    // 'g' (global PAX) is ignored, as docker and containerd do.
+    if (t === 'x') {
+      this.pax = parsePax(data); // Go assigns: a second PAX header replaces the first
+    } else if (t === 'g') {
+      // Go returns a global header as an entry of its own (Docker ignores it): the pending
+      // PAX / GNU state of Reader.next is dropped with it.
+      parsePax(data);
+      this.pax = undefined;
+      this.gnuName = undefined;
+      this.gnuLink = undefined;
+    } else if (t === 'L') this.gnuName = gnuLongName(data);
+    else if (t === 'K') this.gnuLink = gnuLongName(data);
   }
 
   /**
@@ -119,7 +142,7 @@ export class TarScanner {
 
   /** True when the stream ended cleanly (end-of-archive seen, or at a block boundary with nothing pending). */
   get complete(): boolean {
-    return this.ended || (this.headerFill === 0 && this.skip === 0 && this.metaLeft === 0 && this.metaPad === 0);
+    return this.ended || (this.headerFill === 0 && this.skip === 0 && this.metaLeft === 0 && this.metaPad === 0 && this.zeroBlocks < 2);
   }
 
   get position(): number {

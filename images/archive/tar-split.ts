@@ -2,8 +2,10 @@
  * A push parser for an outer archive (a `docker save` stream) that hands each member's data to a
  * per-member consumer as it streams by, with the member's absolute data offset. engine.ts uses it
  * to hash and scan every layer while the save is still being written to its spool file.
+ * Entries are delimited as Go's archive/tar does (tar-format.ts finishHeader): header-only types
+ * carry no data, PAX sizes count, meta records are bounded.
  */
-import { BLOCK, decodeHeader, finishHeader, isMetaType, isZeroBlock, padded, parsePax, type TarHeader } from './tar-format.ts';
+import { BLOCK, decodeHeader, finishHeader, gnuLongName, isMetaType, isZeroBlock, MAX_META_RECORD, padded, parsePax, TarFormatError, type TarHeader } from './tar-format.ts';
 
 export interface MemberSink {
   data(chunk: Buffer): void;
@@ -20,6 +22,7 @@ export class TarSplitter {
   private meta: { type: string; parts: Buffer[] } | null = null;
   private pax: Map<string, Buffer> | undefined;
   private gnuName: string | undefined;
+  private gnuLink: string | undefined;
   ended = false;
 
   constructor(private readonly onMember: (h: TarHeader, offset: number) => MemberSink | null) {}
@@ -54,14 +57,18 @@ export class TarSplitter {
       this.headFill = 0;
       if (isZeroBlock(this.head)) { this.ended = true; break; }
       const raw = decodeHeader(this.head);
-      const size = raw.typeflag === '1' || raw.typeflag === '2' || raw.typeflag === '5' ? 0 : raw.size;
+      let size: number;
       if (isMetaType(raw.typeflag)) {
+        if (raw.size > MAX_META_RECORD || raw.size < 0) throw new TarFormatError(`${raw.typeflag} record of ${raw.size} bytes before ${JSON.stringify(raw.name)} (at most ${MAX_META_RECORD} are read)`);
         this.meta = { type: raw.typeflag, parts: [] };
+        size = raw.size;
       } else {
-        const h = finishHeader(raw, this.pax, this.gnuName);
+        const h = finishHeader(raw, this.pax, this.gnuName, this.gnuLink);
         this.pax = undefined;
         this.gnuName = undefined;
+        this.gnuLink = undefined;
         this.sink = h.type === 'file' ? this.onMember(h, this.pos) : null;
+        size = h.size; // 0 for header-only types (1-6), the PAX size for files, as Go reads it
       }
       this.dataLeft = size;
       this.padLeft = padded(size) - size;
@@ -73,7 +80,9 @@ export class TarSplitter {
     if (this.meta) {
       const data = Buffer.concat(this.meta.parts);
       if (this.meta.type === 'x') this.pax = parsePax(data);
-      else if (this.meta.type === 'L') this.gnuName = data.toString('utf8').replace(/\0+$/, '');
+      else if (this.meta.type === 'g') { parsePax(data); this.pax = undefined; this.gnuName = undefined; this.gnuLink = undefined; }
+      else if (this.meta.type === 'L') this.gnuName = gnuLongName(data);
+      else if (this.meta.type === 'K') this.gnuLink = gnuLongName(data);
       this.meta = null;
       return;
     }
