@@ -13,6 +13,24 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/** The environment variable images/archive/limits.ts reads for the per-layer size limit. */
+const LAYER_SIZE_ENV = 'GRIDFORGE_MAX_LAYER_SIZE';
+
+/**
+ * `--max-layer-size <size>`: the per-layer uncompressed size limit of the image reader
+ * (images/archive/limits.ts: option, then GRIDFORGE_MAX_LAYER_SIZE, then the default). The flag
+ * sets that variable for this process, after checking the size here so a bad one names the flag.
+ */
+function applyMaxLayerSize(size: string | undefined): void {
+  if (size === undefined) return;
+  if (!/^\s*[0-9]+(?:\.[0-9]+)?\s*[KMGT]?(?:i?B)?\s*$/i.test(size) || !/[1-9]/.test(size)) {
+    throw new UsageError(`invalid size ${JSON.stringify(size)}`, { where: '--max-layer-size', hint: 'Give a positive number of bytes, optionally with K, M, G or T (binary units), e.g. 100G.' });
+  }
+  process.env[LAYER_SIZE_ENV] = size;
+}
+
+const MAX_LAYER_SIZE_HELP = `largest uncompressed layer to read, e.g. 100G (default 64G; environment ${LAYER_SIZE_ENV})`;
+
 function printFlatten(r: FlattenResult, json: boolean): void {
   if (json) return printJson(r);
   printLine(`flattened ${r.sourceLayers} layers of ${r.sourceDigest} into one layer (${r.entries} entries, ${(r.layerSize / 1048576).toFixed(1)} MiB)`);
@@ -43,9 +61,11 @@ export function registerFlatten(image: Command): void {
       .option('--output <archive.tar>', 'write a docker-save archive instead of loading into the engine')
       .option('--oci <dir>', 'write an OCI image layout directory instead of loading into the engine (an earlier result there is replaced)')
       .option('--force', 'with --oci: replace an existing directory that is not an earlier result, deleting its files')
-      .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)'),
+      .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)')
+      .option('--max-layer-size <size>', MAX_LAYER_SIZE_HELP),
   ).action(
-    action(async (source: string, opts: { tag?: string; output?: string; oci?: string; force?: boolean; tmpDir?: string; json?: boolean }) => {
+    action(async (source: string, opts: { tag?: string; output?: string; oci?: string; force?: boolean; tmpDir?: string; maxLayerSize?: string; json?: boolean }) => {
+      applyMaxLayerSize(opts.maxLayerSize);
       if (opts.output && opts.oci) throw new UsageError('--output and --oci are mutually exclusive', { where: '--output/--oci', hint: 'Pick one output.' });
       if (opts.force && !opts.oci) throw new UsageError('--force only applies to --oci (an --output archive file is always replaced)', { where: '--force', hint: 'Drop --force, or write with --oci <dir>.' });
       const base = { source, tag: opts.tag, tmpDir: opts.tmpDir };
@@ -70,9 +90,11 @@ export function registerFlatten(image: Command): void {
       .option('--repo <repo-dir>', 'write into this CernVM-FS repository in one transaction instead of a directory')
       .option('--path <path-in-repo>', 'with --repo: where the sandbox goes, e.g. containers/fs/singularity/<name>')
       .option('--tag <name>', 'with --repo: tag for the published revision')
-      .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)'),
+      .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)')
+      .option('--max-layer-size <size>', MAX_LAYER_SIZE_HELP),
   ).action(
-    action(async (source: string, opts: { output?: string; force?: boolean; keepSetuid?: boolean; bindPoint: string[]; repo?: string; path?: string; tag?: string; tmpDir?: string; json?: boolean }) => {
+    action(async (source: string, opts: { output?: string; force?: boolean; keepSetuid?: boolean; bindPoint: string[]; repo?: string; path?: string; tag?: string; tmpDir?: string; maxLayerSize?: string; json?: boolean }) => {
+      applyMaxLayerSize(opts.maxLayerSize);
       const bindPoints = [...DEFAULT_BIND_POINTS, ...opts.bindPoint.filter((p) => !DEFAULT_BIND_POINTS.includes(p))];
       if (opts.repo || opts.path) {
         if (!opts.repo || !opts.path) throw new UsageError('--repo and --path go together', { where: opts.repo ? '--path' : '--repo', hint: 'Pass both, e.g. --repo /srv/repo --path containers/fs/singularity/alma9.' });

@@ -353,3 +353,22 @@ describe('arguments docker would read as options, and outputs that cannot be wri
     expect(fs.readFileSync(file, 'utf8')).toBe('x');
   });
 });
+
+describe('--max-layer-size (images/archive/limits.ts)', () => {
+  it('a layer above the limit is refused by flatten and sandbox (exit 2), a bad size names the flag', async () => {
+    const archive = path.join(work, 'limit-layer.tar');
+    fs.writeFileSync(archive, legacyArchive({ tag: `${PREFIX}/limit-layer:1`, layers: [layerTar([{ path: 'f', data: 'x'.repeat(100_000) }])] }));
+    const flat = await gf(['image', 'flatten', archive, '--output', path.join(work, 'limit-layer-flat.tar'), '--max-layer-size', '16K']);
+    expect(flat.exitCode).toBe(2);
+    expect(flat.stderr).toContain('layer 1');
+    expect(fs.existsSync(path.join(work, 'limit-layer-flat.tar'))).toBe(false);
+    const sb = await gf(['image', 'sandbox', archive, '--output', path.join(work, 'limit-layer.sandbox'), '--max-layer-size', '16K']);
+    expect(sb.exitCode).toBe(2);
+    expect(fs.existsSync(path.join(work, 'limit-layer.sandbox'))).toBe(false);
+    const ok = await gf(['image', 'sandbox', archive, '--output', path.join(work, 'limit-layer.sandbox'), '--max-layer-size', '1M']);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const bad = await gf(['image', 'sandbox', archive, '--output', path.join(work, 'x.sandbox'), '--max-layer-size', 'lots']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--max-layer-size');
+  }, 120_000);
+});
