@@ -8,13 +8,13 @@
  * label). Pure: nothing touches the disk except `writeContext`.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import { closeSync, existsSync, fchmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { load as loadYaml } from 'js-yaml';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { makeTempDirBeside, openDirNoFollow, openExclusive } from '../base/safe-fs.ts';
 import {
   SERVICES,
   getImage,
@@ -208,29 +208,58 @@ export function hashFiles(files: RenderedFile[]): string {
 }
 
 /**
- * Write a rendered context into `dir` (created; must not exist or be empty). Written to a
- * temporary sibling first and renamed, so a failure leaves nothing half-written.
+ * Write a rendered context into `dir` (created; must not exist or be empty). Built in a private
+ * directory with a random name beside it (base/safe-fs.ts makeTempDirBeside; files created
+ * exclusively, never following a planted symlink) and renamed, so a failure leaves nothing
+ * half-written and nobody else's file is ever written or chmodded.
  */
 export async function writeContext(rendered: RenderedImage, dir: string): Promise<void> {
   const target = path.resolve(dir);
-  if (existsSync(target) && readdirSync(target).length > 0) {
-    throw new UsageError('the output folder exists and is not empty', {
+  const existing = lstatOrNull(target);
+  if (existing && (!existing.isDirectory() || readdirSync(target).length > 0)) {
+    throw new UsageError(existing.isDirectory() ? 'the output folder exists and is not empty' : 'the output path exists and is not a folder', {
       where: dir,
       hint: 'Choose a new folder (or remove this one) for --context.',
     });
   }
-  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
+  mkdirSync(path.dirname(target), { recursive: true }); // as before: missing parent folders are made
+  const tmp = makeTempDirBeside(target);
   try {
     for (const f of rendered.files) {
       const p = path.join(tmp, ...f.path.split('/'));
-      await mkdir(path.dirname(p), { recursive: true });
-      await writeFile(p, f.content, { mode: f.mode });
-      await chmod(p, f.mode);
+      mkdirSync(path.dirname(p), { recursive: true, mode: 0o755 });
+      writeNewFile(p, f.content, f.mode);
     }
-    if (existsSync(target)) await rm(target, { recursive: true });
-    await rename(tmp, target);
+    // The private 0700 directory becomes a normal readable context folder.
+    const dfd = openDirNoFollow(tmp);
+    try {
+      fchmodSync(dfd, 0o755);
+    } finally {
+      closeSync(dfd);
+    }
+    if (existing) rmdirSync(target); // empty (checked above); rmdir refuses if that changed since
+    renameSync(tmp, target);
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
     throw err;
+  }
+}
+
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/** Create `file` exclusively (O_EXCL|O_NOFOLLOW) with `mode` set by fchmod (umask does not change it). */
+function writeNewFile(file: string, content: string, mode: number): void {
+  const fd = openExclusive(file, 0o600);
+  try {
+    writeSync(fd, Buffer.from(content, 'utf8'));
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
   }
 }

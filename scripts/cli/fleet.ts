@@ -1,6 +1,6 @@
 /** `gridforge fleet status <sites>`: per site image, JAliEn version, uptime, health, read in parallel. */
-import { renameSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { writeFileAtomic } from '../../base/safe-fs.ts';
 import type { Command } from 'commander';
 import { UsageError } from '../lib/errors.ts';
 import { formatTable, printJson, printLine, progress } from '../lib/output.ts';
@@ -56,9 +56,8 @@ export function register(program: Command): void {
       }
       if (flags.html) {
         const abs = resolve(flags.html);
-        const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.tmp`);
-        writeFileSync(tmp, renderFleetHtml(rows, resolve(source)));
-        renameSync(tmp, abs);
+        // Random exclusive temporary + rename (base/safe-fs.ts): a planted symlink is never followed.
+        writeFileAtomic(abs, renderFleetHtml(rows, resolve(source)), { mode: 0o644 });
         progress(`HTML page: ${abs}`);
       }
       const bad = rows.filter((r) => r.error || !r.healthy).length;

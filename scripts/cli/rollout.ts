@@ -2,8 +2,8 @@
  * `gridforge rollout ...`: central rollouts across sites (canary waves, health gates, automatic
  * rollback, resumable record, reports). Parses arguments and prints; the work is in stacks/rollout.
  */
-import { writeFileSync, renameSync } from 'node:fs';
-import { dirname, basename, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { writeFileAtomic } from '../../base/safe-fs.ts';
 import type { Command } from 'commander';
 import { UsageError } from '../lib/errors.ts';
 import { printJson, printLine, progress, warn } from '../lib/output.ts';
@@ -57,9 +57,8 @@ const live = (line: string) => progress(`${stamp()} ${line}`);
 
 function writeHtml(file: string, record: RolloutRecord): void {
   const abs = resolve(file);
-  const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.tmp`);
-  writeFileSync(tmp, renderRolloutHtml(record));
-  renameSync(tmp, abs);
+  // Random exclusive temporary + rename (base/safe-fs.ts): a planted symlink is never followed.
+  writeFileAtomic(abs, renderRolloutHtml(record), { mode: 0o644 });
   progress(`HTML report: ${abs}`);
 }
 

@@ -1,11 +1,12 @@
 /**
  * The rollout record on disk: `<dir>/<id>.json`, default dir `.gridforge/rollouts`.
- * Written atomically after every site state change (temporary sibling, fsync, rename), so a
+ * Written atomically after every site state change (random exclusive temporary, fsync, rename), so a
  * crash at any moment leaves either the previous or the new complete record.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../../base/safe-fs.ts';
 import { UsageError } from '../../scripts/lib/errors.ts';
 import { rolloutRecordSchema, type RolloutRecord } from './types.ts';
 
@@ -25,28 +26,14 @@ export function recordPath(idOrPath: string, dir = DEFAULT_RECORD_DIR): string {
   return resolve(dir, `${idOrPath}.json`);
 }
 
-/** Write the record atomically. */
+/**
+ * Write the record atomically and durably: a random exclusive temporary beside it (never a
+ * planted symlink at a guessable name), fsync, rename (base/safe-fs.ts writeFileAtomic).
+ */
 export function saveRecord(path: string, record: RolloutRecord): void {
   record.updatedAt = new Date().toISOString();
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, `${JSON.stringify(record, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
-    }
-    throw err;
-  }
+  writeFileAtomic(path, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644, durable: true });
 }
 
 export function loadRecord(path: string): RolloutRecord {
