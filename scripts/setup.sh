@@ -21,6 +21,11 @@ PACKAGES=(
   chromium             # renders the rollout HTML report in tests
 )
 JAVA_PACKAGE=openjdk-17-jdk-headless
+# Test hooks (test/scripts/setup-mirror.test.ts): more packages to require (space-separated), forcing
+# `apt-get update`, and the base delay in seconds between install retries.
+read -r -a EXTRA_PACKAGES <<<"${GRIDFORGE_SETUP_EXTRA_PACKAGES:-}"
+PACKAGES+=("${EXTRA_PACKAGES[@]}")
+RETRY_DELAY=${GRIDFORGE_SETUP_RETRY_DELAY:-5}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -35,13 +40,15 @@ if ! dpkg --print-foreign-architectures | grep -qx i386; then
   need_update=1
 fi
 if [ ! -d /var/lib/apt/lists ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -m1 i386)" ]; then need_update=1; fi
+[ "${GRIDFORGE_SETUP_FORCE_UPDATE:-0}" = 1 ] && need_update=1
 # A failed `apt-get update` is only a warning: one index mid-sync on a mirror ("File has unexpected
 # size ... Mirror sync in progress?") or one unreachable source must not stop setup while the packages
 # it needs are still installable from the other indexes. Setup stops only when a package it needs
 # cannot be installed, naming the package and apt's own message.
 apt_update() {
   local log; log=$(mktemp)
-  if ! apt-get update -qq >"$log" 2>&1; then
+  # apt exits 0 when a source is unreachable (only `W: Failed to fetch`): say so too.
+  if ! apt-get update -qq >"$log" 2>&1 || grep -qE '^(E|W):' "$log"; then
     echo "setup: warning: apt-get update reported errors; going on with the package lists it could read:" >&2
     grep -E '^(E|W):' "$log" | head -5 | sed 's/^/setup:   /' >&2
   fi
@@ -53,7 +60,7 @@ apt_install() {
   for try in 1 2 3; do
     if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
          -o Acquire::Retries=3 "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
-    [ $try -lt 3 ] && { echo "setup: apt-get install failed (try $try of 3); retrying" >&2; sleep $((try * 5)); apt_update; }
+    [ $try -lt 3 ] && { echo "setup: apt-get install failed (try $try of 3); retrying" >&2; sleep $((try * RETRY_DELAY)); apt_update; }
   done
   # Name the package(s) at fault: install them one by one and report each that fails.
   local p bad=()
@@ -86,6 +93,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm install --no-audit --no-fund >/tmp/gridforge-npm-install.log 2>&1 || {
     tail -30 /tmp/gridforge-npm-install.log >&2; echo "setup: npm install failed (log above)" >&2; exit 1; }
 fi
+
+# Compile the TypeScript sources once (scripts/build.mjs) so `gridforge` starts without tsx; the
+# executable falls back to the sources whenever they differ from this build, so a failure only slows it.
+node scripts/build.mjs || echo "setup: warning: could not compile the sources into .build/ (above); gridforge runs them through tsx (slower start)" >&2
 
 bash scripts/lib/ensure-docker.sh
 bash scripts/base-image.sh >/dev/null
