@@ -37,8 +37,8 @@ export interface Decompressed {
   stream: Readable;
   /** Resolves when the decompressor exited cleanly; rejects with its stderr otherwise. */
   done: Promise<void>;
-  /** Stop early (the reader gave up): end the input and the child process. Safe to call twice. */
-  stop(): void;
+  /** Stop early (the reader gave up): end the input and the child process; resolves when no read is pending. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -46,15 +46,19 @@ export interface Decompressed {
  * sees every compressed byte as it is read, so the blob digest is hashed in the same pass.
  */
 export function decompressRange(source: string | number, offset: number, size: number, compression: Compression, onInput?: (chunk: Buffer) => void): Decompressed {
+  // A caller's descriptor stays the caller's: destroy() must not close it (Node's ReadStream closes
+  // its fd on destroy whatever autoClose says), so its close is a no-op here.
   const input = typeof source === 'number'
-    ? fs.createReadStream('', { fd: source, autoClose: false, start: offset, end: offset + size - 1, highWaterMark: 1 << 20 })
+    ? fs.createReadStream('', { fd: source, autoClose: false, start: offset, end: offset + size - 1, highWaterMark: 1 << 20, fs: { open: fs.open, read: fs.read, close: (_fd: number, cb: (e: null) => void) => cb(null) } as never })
     : fs.createReadStream(source, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
+  // resolves once no read is pending any more (after destroy): only then may the caller close its fd
+  const inputClosed = new Promise<void>((res) => input.once('close', () => res()));
   if (onInput) input.on('data', (c) => onInput(c as Buffer));
   // every input byte has been seen (and hashed by onInput) once this resolves
   const inputEnded = new Promise<void>((res, rej) => { input.on('end', res); input.on('error', rej); });
   inputEnded.catch(() => { /* reported through done */ });
   if (compression === 'none') {
-    return { stream: input, done: new Promise((res, rej) => { input.on('end', res); input.on('error', rej); }), stop: () => input.destroy() };
+    return { stream: input, done: new Promise((res, rej) => { input.on('end', res); input.on('error', rej); }), stop: () => { input.destroy(); return inputClosed; } };
   }
   if (compression === 'gzip' && !hasPigz()) {
     const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
@@ -62,7 +66,7 @@ export function decompressRange(source: string | number, offset: number, size: n
     return {
       stream: gunzip,
       done: Promise.all([inputEnded, new Promise<void>((res, rej) => { gunzip.on('end', res); gunzip.on('error', rej); })]).then(() => undefined),
-      stop: () => { input.unpipe(gunzip); input.destroy(); gunzip.destroy(); },
+      stop: () => { input.unpipe(gunzip); input.destroy(); gunzip.destroy(); return inputClosed; },
     };
   }
   const cmd = compression === 'gzip' ? 'pigz' : 'zstd';
@@ -82,6 +86,7 @@ export function decompressRange(source: string | number, offset: number, size: n
     child.stdin!.destroy();
     child.stdout!.destroy();
     if (child.exitCode === null) child.kill('SIGKILL');
+    return inputClosed;
   };
   return { stream: child.stdout!, done, stop };
 }

@@ -231,7 +231,7 @@ async function scanCompressed(blob: LayerBlob, fd: number, compression: Compress
     if (e instanceof UsageError || e instanceof Aborted) throw e;
     throw new UsageError(`cannot read: ${(e as Error).message}`, { where: blob.label, hint: 'The layer is corrupted or not a tar archive; re-export the image.' });
   } finally {
-    if (!finished) dec?.stop();
+    if (!finished) await dec?.stop();
     fs.closeSync(out);
   }
   return `sha256:${blobHash.digest('hex')}`;

@@ -17,7 +17,7 @@ function kindOf(st: fs.Stats): string {
   if (st.isFIFO()) return 'a FIFO';
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
   if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
+  return 'a regular file';
 }
 
 function lstatIn(dir: string, rel: string): fs.Stats {
