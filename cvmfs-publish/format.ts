@@ -2,6 +2,7 @@
  * CernVM-FS format constants and small pure helpers (md5path keys, flags, object paths).
  * Sources: cvmfs/cvmfs catalog_sql.cc (flags, schema), crypto/hash.h (suffixes), catalog_counters.h.
  */
+import { UsageError } from '../base/errors.ts';
 import { md5Words } from './md5.ts';
 
 export const SCHEMA_VERSION = '2.5';
@@ -44,11 +45,13 @@ export function md5path(path: string): [bigint, bigint] {
   return [words[0], words[1]];
 }
 
-/** Normalise a path inside the repository to '' (root) or '/a/b'. Throws on '..' and empty components. */
+/** Normalise a path inside the repository to '' (root) or '/a/b'. A '..' component or a NUL is bad input (UsageError naming the path). */
 export function normalizeRepoPath(p: string): string {
   const parts = p.split('/').filter((x) => x !== '' && x !== '.');
   for (const part of parts) {
-    if (part === '..') throw new Error(`path "${p}" escapes the repository ('..' component)`);
+    if (part === '..' || part.includes('\0')) {
+      throw new UsageError(`path ${JSON.stringify(p)} escapes the repository (${part === '..' ? "'..' component" : 'NUL byte'})`, { where: p, hint: 'give a path inside the repository without ".." components, e.g. containers/fs/singularity/alma9' });
+    }
   }
   return parts.length === 0 ? '' : `/${parts.join('/')}`;
 }

@@ -5,7 +5,7 @@ export { initRepository, readHead, readRepoConfig, type InitOptions, type InitRe
 export { openTransaction, Transaction, type TransactionOptions, type CommitOptions, type CommitResult, type PutTreeResult } from './transaction.ts';
 export type { Meta } from './entry.ts';
 export { publishTree, link, removePath, type PublishOptions } from './publish.ts';
-export { checkout, type CheckoutResult } from './checkout.ts';
+export { checkout, type CheckoutOptions, type CheckoutResult } from './checkout.ts';
 export { openRepository, RepositoryReader, type ReaderOptions, type StatResult } from './reader.ts';
 export { verifyRepository, type VerifyResult, type Problem } from './verify.ts';
 export { garbageCollect, type GcResult } from './gc.ts';

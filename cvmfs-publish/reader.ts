@@ -6,20 +6,20 @@
  */
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
 import { entriesFromCatalog, readCatalog, type OpenedCatalog } from './catalog.ts';
+import { catalogNameProblems } from './catalog-names.ts';
 import type { Entry } from './entry.ts';
 import { normalizeRepoPath, objectPath, type ObjectSuffix } from './format.ts';
 import { History, type Tag } from './history.ts';
-import { keyFiles } from './keys.ts';
 import { checkManifestSignature, parseManifest, type Manifest } from './manifest.ts';
 import { verifyAndInflate } from './object-store.ts';
 import { sourceFor, type RepoSource } from './source.ts';
+import { anchorHint, findTrustAnchor } from './trust-anchor.ts';
 import { checkWhitelist, type WhitelistInfo } from './whitelist.ts';
 
 export interface ReaderOptions {
-  /** master public key (PEM file path, PEM text or KeyObject); default: the keys dir of a local gridforge repo */
+  /** master public key (PEM file path, PEM text or KeyObject); default for a local directory: trust-anchor.ts (never a key inside the repository) */
   publicKey?: string | KeyObject;
   /** read this tag's revision instead of the current one */
   tag?: string;
@@ -36,21 +36,26 @@ export interface StatResult extends Pick<Entry, 'type' | 'mode' | 'uid' | 'gid' 
 
 function resolveKey(k: string | KeyObject): KeyObject {
   if (typeof k !== 'string') return k;
-  const pem = k.includes('-----BEGIN') ? k : fs.readFileSync(k, 'utf8');
-  return createPublicKey(pem);
+  try {
+    return createPublicKey(k.includes('-----BEGIN') ? k : fs.readFileSync(k, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`cannot read the master public key: ${(err as Error).message}`, { where: k.includes('-----BEGIN') ? '--public-key' : k, hint: "pass the repository's <fqrn>.pub (a PEM public key)" });
+  }
 }
 
-function defaultPublicKey(dirOrUrl: string): KeyObject | undefined {
-  if (/^https?:\/\//.test(dirOrUrl)) return undefined;
-  const cfgFile = path.join(dirOrUrl, '.gridforge', 'config.json');
-  if (!fs.existsSync(cfgFile)) return undefined;
-  const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { name: string; keysDir: string };
-  const pub = keyFiles(cfg.keysDir, cfg.name).masterPub;
-  return fs.existsSync(pub) ? createPublicKey(fs.readFileSync(pub)) : undefined;
+function defaultPublicKey(dirOrUrl: string, fqrn: string): KeyObject {
+  const where = dirOrUrl;
+  if (/^https?:\/\//.test(dirOrUrl)) throw new UsageError(`no master public key to check ${dirOrUrl}`, { where, hint: `a served repository is checked against a key you hold: ${anchorHint(fqrn)}` });
+  const found = findTrustAnchor(dirOrUrl, fqrn);
+  if (found.anchor) return found.anchor.key;
+  const why = found.refused.length ? ` (not trusted: ${found.refused.join('; ')})` : '';
+  throw new UsageError(`no trusted master public key to check ${dirOrUrl}${why}`, { where, hint: anchorHint(fqrn) });
 }
 
 export class RepositoryReader {
   private catalogs = new Map<string, OpenedCatalog>();
+  /** `hash\0rootPath` of catalogs whose names and md5path keys were checked (catalog-names.ts) */
+  private checkedNames = new Set<string>();
   private root!: Entry;
   rootHash!: string;
   revision!: number;
@@ -81,8 +86,7 @@ export class RepositoryReader {
     let cert: X509Certificate | undefined;
     const reader0 = new RepositoryReader(source, m, undefined, undefined);
     if (!opts.insecure) {
-      const key = opts.publicKey ? resolveKey(opts.publicKey) : defaultPublicKey(dirOrUrl);
-      if (!key) throw new UsageError(`no master public key to check ${dirOrUrl}`, { where: dirOrUrl, hint: 'pass --public-key <file> (the repository\'s <fqrn>.pub)' });
+      const key = opts.publicKey ? resolveKey(opts.publicKey) : defaultPublicKey(dirOrUrl, m.name);
       const certPem = await reader0.object(m.certificate, 'X');
       cert = new X509Certificate(certPem);
       const wl = checkWhitelist(await source.get('.cvmfswhitelist').catch(() => Buffer.alloc(0)), key);
@@ -108,7 +112,7 @@ export class RepositoryReader {
   }
 
   async setRoot(hash: string, revision: number): Promise<void> {
-    const cat = await this.catalog(hash);
+    const cat = await this.checkedCatalog(hash, '');
     this.root = entriesFromCatalog(cat, '');
     this.rootHash = hash;
     this.revision = revision;
@@ -139,9 +143,26 @@ export class RepositoryReader {
     return c;
   }
 
+  /** A catalog mounted at `rootPath` whose every row is one path component keyed by its path. */
+  private async checkedCatalog(hash: string, rootPath: string): Promise<OpenedCatalog> {
+    const cat = await this.catalog(hash);
+    const k = `${hash}\0${rootPath}`;
+    if (this.checkedNames.has(k)) return cat;
+    const problems = catalogNameProblems(cat, rootPath);
+    if (problems.length > 0) {
+      const rel = objectPath(hash, 'C');
+      throw new UsageError(`refusing catalog ${rel} (catalog ${rootPath || '/'}): ${problems.slice(0, 5).map((p) => `${p.path}: ${p.problem}`).join('; ')}${problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''}`, {
+        where: problems[0].path,
+        hint: 'this repository was not written by a correct publisher (or was forged); do not use it, and run `gridforge repo verify` on it to list every bad entry',
+      });
+    }
+    this.checkedNames.add(k);
+    return cat;
+  }
+
   private async fill(node: Entry, p: string): Promise<void> {
     if (!node.unloaded) return;
-    const loaded = entriesFromCatalog(await this.catalog(node.catalog!.hash), p);
+    const loaded = entriesFromCatalog(await this.checkedCatalog(node.catalog!.hash, p), p);
     node.children = loaded.children;
     node.unloaded = false;
   }

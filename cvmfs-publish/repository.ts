@@ -5,7 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { removeOnInterrupt } from '../base/cleanup.ts';
+import { GridforgeError, UsageError } from '../base/errors.ts';
+import { makeTempDirBeside, readBoundedFile, writeFileAtomic } from '../base/safe-fs.ts';
 import { writeCatalog } from './catalog.ts';
 import { DEFAULT_TTL, objectPath } from './format.ts';
 import { newDir } from './entry.ts';
@@ -40,7 +42,7 @@ export function readRepoConfig(repoDir: string): RepoConfig {
   if (!fs.existsSync(file)) {
     throw new UsageError(`${repoDir} was not created by gridforge (no .gridforge/config.json), so it cannot be published to`, { where: repoDir, hint: 'publish into a repository made by `gridforge repo init`; other repositories can be read (ls, cat, checkout, verify --public-key)' });
   }
-  const cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<RepoConfig>;
+  const cfg = JSON.parse(readBoundedFile(file, file, 1024 * 1024).toString('utf8')) as Partial<RepoConfig>;
   return { ttl: DEFAULT_TTL, maxFileSize: DEFAULT_MAX_FILE_SIZE, whitelistDays: 30, ...cfg } as RepoConfig;
 }
 
@@ -50,6 +52,8 @@ export interface InitOptions {
   ttl?: number;
   maxFileSize?: number;
   whitelistDays?: number;
+  /** sign with a complete key set already in the keys directory (`--import-keys`); refused otherwise */
+  importKeys?: boolean;
 }
 
 export interface InitResult {
@@ -69,40 +73,66 @@ export async function initRepository(dir: string, opts: InitOptions): Promise<In
   if (!FQRN_RE.test(opts.name)) {
     throw new UsageError(`repository name "${opts.name}" is not a fully qualified name`, { where: '--name', hint: 'use a DNS-style name like alice.example.org (lowercase letters, digits, dashes, dots)' });
   }
-  if (fs.existsSync(repoDir) && fs.readdirSync(repoDir).length > 0) {
-    throw new UsageError(`${repoDir} exists and is not empty`, { where: repoDir, hint: 'init creates a new repository: pick a new or empty directory' });
-  }
+  checkNewRepoDir(repoDir);
   const keysDir = path.resolve(opts.keysDir ?? defaultKeysDir(repoDir));
   assertKeysOutside(keysDir, repoDir);
-  const keysExisted = fs.existsSync(keysDir);
-  const { files, created } = ensureKeys(keysDir, opts.name);
-  const keys = loadKeys(files);
-  const tmp = `${repoDir}.init-${process.pid}.tmp`;
-  fs.rmSync(tmp, { recursive: true, force: true });
+  const { files, created, dirCreated } = ensureKeys(keysDir, opts.name, { importExisting: opts.importKeys });
+  const dropKeys = () => {
+    if (!created) return;
+    if (dirCreated) fs.rmSync(keysDir, { recursive: true, force: true });
+    else for (const f of [files.masterKey, files.masterPub, files.repoKey, files.repoCert]) fs.rmSync(f, { force: true });
+  };
+  let tmp: string | undefined;
+  let forget = () => {};
   try {
-    fs.mkdirSync(tmp, { recursive: true });
-    const store = new ObjectStore(tmp);
-    store.ensureLayout();
-    fs.writeFileSync(path.join(tmp, '.cvmfs_master_replica'), 'This file marks the repository as replicatable to stratum 1 servers\n');
-    const cfg: RepoConfig = { name: opts.name, keysDir, ttl: opts.ttl ?? DEFAULT_TTL, maxFileSize: opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE, whitelistDays: opts.whitelistDays ?? 30 };
-    fs.mkdirSync(stateDir(tmp), { recursive: true });
-    fs.writeFileSync(path.join(stateDir(tmp), 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
-    const now = Math.floor(Date.now() / 1000);
-    const root = newDir('', { mode: 0o40755, uid: 0, gid: 0, mtime: now });
-    const cat = writeCatalog({ rootPath: '', root, revision: 1, previousRevision: '', lastModified: now, ttl: cfg.ttl, nested: [] });
-    const { hash: rootHash } = store.putBuffer(cat.db, 'C');
-    const metainfo = store.putBuffer(Buffer.from(METAINFO(opts.name)), 'M').hash;
-    const history = History.create(opts.name);
-    history.advance({ hash: rootHash, revision: 1, size: cat.db.length, timestamp: now });
-    const reflog = Reflog.create(opts.name);
-    await writeHead(tmp, cfg, keys, { rootHash, rootSize: cat.db.length, revision: 1, history, reflog, newCatalogs: [rootHash], metainfo, timestamp: now });
+    const keys = loadKeys(files);
+    fs.mkdirSync(path.dirname(repoDir), { recursive: true });
+    tmp = makeTempDirBeside(repoDir); // random name, created exclusively: nothing planted beside it is followed
+    forget = removeOnInterrupt(tmp);
+    fs.chmodSync(tmp, 0o755);
+    await writeInitialRevision(tmp, opts, keysDir, keys);
+    if (fs.existsSync(repoDir)) fs.rmdirSync(repoDir);
     fs.renameSync(tmp, repoDir);
   } catch (err) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    if (created && !keysExisted) fs.rmSync(keysDir, { recursive: true, force: true });
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    dropKeys();
     throw err;
+  } finally {
+    forget();
   }
   return { dir: repoDir, name: opts.name, keysDir, keysCreated: created, revision: 1, rootHash: readHead(repoDir).manifest.rootHash, publicKey: files.masterPub };
+}
+
+/** The repository directory must be absent or an empty real directory (never a symlink). */
+function checkNewRepoDir(repoDir: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(repoDir);
+  } catch {
+    return;
+  }
+  if (st.isSymbolicLink() || !st.isDirectory() || fs.readdirSync(repoDir).length > 0) {
+    throw new UsageError(`${repoDir} exists and is not ${st.isSymbolicLink() ? 'a directory (it is a symbolic link)' : 'an empty directory'}`, { where: repoDir, hint: 'init creates a new repository: pick a new or empty directory' });
+  }
+}
+
+/** Revision 1 (empty root catalog, metainfo, history, reflog, keys' whitelist and manifest) in `dir`. */
+async function writeInitialRevision(dir: string, opts: InitOptions, keysDir: string, keys: LoadedKeys): Promise<void> {
+  const store = new ObjectStore(dir);
+  store.ensureLayout();
+  fs.writeFileSync(path.join(dir, '.cvmfs_master_replica'), 'This file marks the repository as replicatable to stratum 1 servers\n');
+  const cfg: RepoConfig = { name: opts.name, keysDir, ttl: opts.ttl ?? DEFAULT_TTL, maxFileSize: opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE, whitelistDays: opts.whitelistDays ?? 30 };
+  fs.mkdirSync(stateDir(dir), { recursive: true });
+  fs.writeFileSync(path.join(stateDir(dir), 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
+  const now = Math.floor(Date.now() / 1000);
+  const root = newDir('', { mode: 0o40755, uid: 0, gid: 0, mtime: now });
+  const cat = writeCatalog({ rootPath: '', root, revision: 1, previousRevision: '', lastModified: now, ttl: cfg.ttl, nested: [] });
+  const { hash: rootHash } = store.putBuffer(cat.db, 'C');
+  const metainfo = store.putBuffer(Buffer.from(METAINFO(opts.name)), 'M').hash;
+  const history = History.create(opts.name);
+  history.advance({ hash: rootHash, revision: 1, size: cat.db.length, timestamp: now });
+  const reflog = Reflog.create(opts.name);
+  await writeHead(dir, cfg, keys, { rootHash, rootSize: cat.db.length, revision: 1, history, reflog, newCatalogs: [rootHash], metainfo, timestamp: now });
 }
 
 export function readHead(repoDir: string): { manifest: Manifest; raw: Buffer } {
@@ -183,8 +213,7 @@ export async function writeHead(repoDir: string, cfg: RepoConfig, keys: LoadedKe
   const reflogBytes = h.reflog.serialize();
   fs.mkdirSync(stateDir(repoDir), { recursive: true });
   const next = pendingReflog(repoDir);
-  fs.writeFileSync(`${next}.tmp`, reflogBytes);
-  fs.renameSync(`${next}.tmp`, next);
+  writeFileAtomic(next, reflogBytes, { mode: 0o644 });
   await h.step?.('whitelist');
   const wl = signWhitelist({ name: cfg.name, fingerprint: certFingerprint(keys.cert), masterKey: keys.masterKey, expires: new Date(Date.now() + cfg.whitelistDays * 86400_000) });
   writeAtomic(path.join(repoDir, '.cvmfswhitelist'), wl);
@@ -209,14 +238,7 @@ export async function writeHead(repoDir: string, cfg: RepoConfig, keys: LoadedKe
   return manifest;
 }
 
+/** Replace `file` durably by rename from a random, exclusively created temporary (base/safe-fs.ts). */
 export function writeAtomic(file: string, data: Buffer | string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, data, { mode: 0o644, durable: true });
 }

@@ -14,7 +14,8 @@ import { readCatalog, type CatalogRow, type OpenedCatalog } from './catalog.ts';
 import { CATALOG_SCHEMA_SQL } from './catalog-schema.ts';
 import { COUNTER_NAMES, Flags, SCHEMA_REVISION, SCHEMA_VERSION, md5path, objectPath, zeroCounters, addCounters, type Counters, type ObjectSuffix } from './format.ts';
 import { History } from './history.ts';
-import { keyFiles } from './keys.ts';
+import { badNameReason, showName } from './catalog-names.ts';
+import { findTrustAnchor } from './trust-anchor.ts';
 import { checkManifestSignature, parseManifest, type Manifest } from './manifest.ts';
 import { sha1Hex } from './object-store.ts';
 import { pendingReflogMatches } from './repository.ts';
@@ -95,17 +96,17 @@ export async function verifyRepository(repoDir: string, opts: VerifyOptions = {}
 
   // keys
   let masterPub: KeyObject | undefined;
-  try {
-    if (opts.publicKey) masterPub = createPublicKey(fs.readFileSync(opts.publicKey));
-    else {
-      const cfgFile = path.join(dir, '.gridforge', 'config.json');
-      if (fs.existsSync(cfgFile)) {
-        const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { name: string; keysDir: string };
-        masterPub = createPublicKey(fs.readFileSync(keyFiles(cfg.keysDir, cfg.name).masterPub));
-      }
+  if (opts.publicKey) {
+    try {
+      masterPub = createPublicKey(fs.readFileSync(opts.publicKey));
+    } catch (err) {
+      add(opts.publicKey, `cannot read the master public key: ${(err as Error).message}`);
     }
-  } catch (err) {
-    add(opts.publicKey ?? 'keys', `cannot read the master public key: ${(err as Error).message}`);
+  } else {
+    // never a key the repository itself names inside itself (trust-anchor.ts)
+    const found = findTrustAnchor(dir, manifest.name);
+    masterPub = found.anchor?.key;
+    for (const r of found.refused) if (!masterPub) add('.gridforge/config.json', `master public key not trusted: ${r}`);
   }
   if (!masterPub) add('.cvmfswhitelist', 'no master public key to check the whitelist signature (pass --public-key)');
 
@@ -298,6 +299,12 @@ export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, whe
     const groups = new Map<bigint, { count: bigint; n: number; hash: string }>();
     const names = new Set<string>();
     for (const c of kids) {
+      const badName = badNameReason(c.name);
+      if (badName) {
+        add(`${p}/${showName(c.name)} in ${where}`, `${badName}: a catalog entry must be one path component (a forged or corrupt catalog; do not check it out)`);
+        visited.add(c);
+        continue;
+      }
       if (names.has(c.name)) add(`${p}/${c.name} in ${where}`, 'duplicate name');
       names.add(c.name);
       const hl = BigInt.asUintN(64, c.hardlinks);
@@ -314,7 +321,7 @@ export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, whe
   };
   if (rootPath !== '' && !(Number(rootRow.flags) & Flags.NestedRoot)) add(`${rootPath} in ${where}`, 'nested catalog root row lacks the nested-root flag (32)');
   visit(rootRow, rootPath);
-  for (const r of cat.rows) if (!visited.has(r)) add(`${r.name} in ${where}`, 'row is not reachable from the catalog root (bad parent key)');
+  for (const r of cat.rows) if (!visited.has(r)) add(`${showName(r.name)} in ${where}`, 'row is not reachable from the catalog root (bad parent key)');
   const nestedPaths = new Set(cat.nested.map((n) => n.path));
   for (const m of mountpoints) if (!nestedPaths.has(m)) add(`${m} in ${where}`, 'nested mountpoint without a nested_catalogs row');
   for (const n of nestedPaths) if (!mountpoints.has(n)) add(`${n} in ${where}`, 'nested_catalogs row without a mountpoint entry');

@@ -34,10 +34,11 @@ export function register(program: Command): void {
 
   withJson(repo.command('init <repo-dir>').description('create a repository (revision 1) and its keys'))
     .requiredOption('--name <fqrn>', 'repository name, e.g. alice.example.org')
-    .option('--keys <dir>', 'keys directory (created, or an existing key set imported); default <repo-dir>.keys')
+    .option('--keys <dir>', 'keys directory (created 0700; an existing one must be yours and not group/world-writable); default <repo-dir>.keys')
+    .option('--import-keys', 'sign with the complete key set already in the keys directory (refused without this option)')
     .option('--max-file-size <bytes>', 'refuse files above this size')
-    .action(action(async (dir: string, o: Json & { name: string; keys?: string; maxFileSize?: string }) => {
-      const r = await initRepository(dir, { name: o.name, keysDir: o.keys, maxFileSize: int('--max-file-size', o.maxFileSize) });
+    .action(action(async (dir: string, o: Json & { name: string; keys?: string; importKeys?: boolean; maxFileSize?: string }) => {
+      const r = await initRepository(dir, { name: o.name, keysDir: o.keys, importKeys: o.importKeys === true, maxFileSize: int('--max-file-size', o.maxFileSize) });
       out(o, r, () => {
         printLine(`created repository ${r.name} in ${r.dir} (revision 1)`);
         printLine(`keys: ${r.keysDir} (${r.keysCreated ? 'created' : 'imported'}); give sites ${r.publicKey}`);
@@ -96,7 +97,7 @@ export function register(program: Command): void {
     }));
 
   withJson(repo.command('diff <repo> <tagA> <tagB>').description('paths added, removed or modified between two tags'))
-    .option('--public-key <file>', 'master public key (default: from the keys dir)')
+    .option('--public-key <file>', 'master public key (default: the keys dir outside the repository, see cvmfs-publish/README.md)')
     .action(action(async (dir: string, a: string, b: string, o: Json & { publicKey?: string }) => {
       const d = await diffTags(dir, a, b, { publicKey: o.publicKey });
       out(o, d, () => {
@@ -107,7 +108,7 @@ export function register(program: Command): void {
 
   withJson(repo.command('ls <repo> [path]').description('list a directory (repo dir or http URL)'))
     .option('--tag <name>', 'read this tag instead of the current revision')
-    .option('--public-key <file>', 'master public key (default: from the keys dir)')
+    .option('--public-key <file>', 'master public key (default: the keys dir outside the repository, see cvmfs-publish/README.md)')
     .action(action(async (dir: string, p: string | undefined, o: Json & { tag?: string; publicKey?: string }) => {
       const r = await openRepository(dir, { tag: o.tag, publicKey: o.publicKey });
       const list = await r.ls(p ?? '');
@@ -116,7 +117,7 @@ export function register(program: Command): void {
 
   withJson(repo.command('cat <repo> <path>').description('print a file of the repository'))
     .option('--tag <name>', 'read this tag instead of the current revision')
-    .option('--public-key <file>', 'master public key (default: from the keys dir)')
+    .option('--public-key <file>', 'master public key (default: the keys dir outside the repository, see cvmfs-publish/README.md)')
     .action(action(async (dir: string, p: string, o: Json & { tag?: string; publicKey?: string }) => {
       const r = await openRepository(dir, { tag: o.tag, publicKey: o.publicKey });
       const data = await r.readFile(p);
@@ -127,14 +128,15 @@ export function register(program: Command): void {
   withJson(repo.command('checkout <repo> <dest>').description('materialise a revision as a plain directory tree'))
     .option('--tag <name>', 'tag to check out (default: current revision)')
     .option('--path <path>', 'only this subtree')
-    .option('--public-key <file>', 'master public key (default: from the keys dir)')
-    .action(action(async (dir: string, dest: string, o: Json & { tag?: string; path?: string; publicKey?: string }) => {
-      const r = await checkout(dir, dest, { tag: o.tag, path: o.path, publicKey: o.publicKey });
+    .option('--keep-setuid', 'keep setuid/setgid bits from the catalog (default: stripped)')
+    .option('--public-key <file>', 'master public key (default: the keys dir outside the repository, see cvmfs-publish/README.md)')
+    .action(action(async (dir: string, dest: string, o: Json & { tag?: string; path?: string; publicKey?: string; keepSetuid?: boolean }) => {
+      const r = await checkout(dir, dest, { tag: o.tag, path: o.path, publicKey: o.publicKey, keepSetuid: o.keepSetuid === true });
       out(o, r, () => printLine(`checked out revision ${r.revision} into ${r.dest}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks`));
     }));
 
   withJson(repo.command('verify <repo-dir>').description('check every signature, object hash and catalog invariant'))
-    .option('--public-key <file>', 'master public key (default: from the keys dir)')
+    .option('--public-key <file>', 'master public key (default: the keys dir outside the repository, see cvmfs-publish/README.md)')
     .action(action(async (dir: string, o: Json & { publicKey?: string }) => {
       progress(`verifying ${dir}`);
       const r = await verifyRepository(dir, { publicKey: o.publicKey });

@@ -88,7 +88,7 @@ describe('repo commands', () => {
     expect(Number(cur.S)).toBe(rbj.revision);
     const co = async (tag: string | undefined, name: string) => {
       const d = path.join(dir, name);
-      await checkout(repo, d, { tag });
+      await checkout(repo, d, { tag, keepSetuid: true }); // a faithful copy (setuid is stripped by default)
       return d;
     };
     const da = await co('default-a', 'co-a');
@@ -162,7 +162,7 @@ describe('keys', () => {
     const r1 = path.join(dir, 'repo1');
     expect((await initRepository(r1, { name: 'alice.example.org', keysDir: path.join(dir, 'shared-keys') })).keysCreated).toBe(true);
     const r2 = path.join(dir, 'repo2');
-    const res = await initRepository(r2, { name: 'alice.example.org', keysDir: path.join(dir, 'shared-keys') });
+    const res = await initRepository(r2, { name: 'alice.example.org', keysDir: path.join(dir, 'shared-keys'), importKeys: true });
     expect(res.keysCreated).toBe(false);
     expect(fs.readFileSync(path.join(r2, '.cvmfswhitelist'), 'utf8').split('\n')[3]).toBe(fs.readFileSync(path.join(r1, '.cvmfswhitelist'), 'utf8').split('\n')[3]);
     expect((await verifyRepository(r2)).ok).toBe(true);
