@@ -108,19 +108,30 @@ export async function build(root = ROOT) {
   }
 }
 
-/** Replaces `.build` by `tmp`; a CLI starting in between finds no stamp and runs the sources. */
+/**
+ * Replaces `.build` by `tmp`; a CLI starting in between finds no stamp and runs the sources. Another
+ * build swapping in at the same moment (two setups) makes the rename fail with ENOTEMPTY: try again.
+ */
 function swapIn(root, tmp) {
   const dest = path.join(root, BUILD_DIR);
-  const old = `${tmp}.old`;
-  let moved = false;
-  try {
-    fs.renameSync(dest, old);
-    moved = true;
-  } catch (err) {
-    if (err.code !== 'ENOENT') throw err;
+  for (let attempt = 1; ; attempt++) {
+    const old = `${tmp}.old${attempt}`;
+    let moved = false;
+    try {
+      fs.renameSync(dest, old);
+      moved = true;
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+    try {
+      fs.renameSync(tmp, dest);
+      return;
+    } catch (err) {
+      if (!['ENOTEMPTY', 'EEXIST'].includes(err.code) || attempt >= 5) throw err;
+    } finally {
+      if (moved) fs.rmSync(old, { recursive: true, force: true });
+    }
   }
-  fs.renameSync(tmp, dest);
-  if (moved) fs.rmSync(old, { recursive: true, force: true });
 }
 
 async function cli(argv) {

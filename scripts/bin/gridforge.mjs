@@ -11,6 +11,8 @@ const ROOT = new URL('../../', import.meta.url);
 let entry;
 if (process.env.GRIDFORGE_TSX !== '1' && buildIsCurrent(fileURLToPath(ROOT))) {
   entry = new URL(`${BUILD_DIR}/scripts/cli/main.js`, ROOT).href;
+  // GRIDFORGE_DEBUG=1 prints stacks (scripts/cli/command.ts): through the build's maps, at the .ts lines.
+  if (process.env.GRIDFORGE_DEBUG === '1') process.setSourceMapsEnabled(true);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
