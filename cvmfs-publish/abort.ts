@@ -38,7 +38,7 @@ export function abortTransaction(repoDir: string, opts: { force?: boolean } = {}
   }
   removed += removeTempObjects(dir);
   for (const f of fs.readdirSync(dir)) {
-    if (/^\.cvmfs.*\.\d+\.tmp$/.test(f)) {
+    if (/^\.cvmfs.*\.\d+\.tmp$/.test(f) || /^\.\.cvmfs[a-z_]+\.[0-9a-f]{12}\.tmp$/.test(f)) { // old pid names and base/safe-fs.ts tempNameBeside
       fs.rmSync(path.join(dir, f), { force: true });
       removed++;
     }
