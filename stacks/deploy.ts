@@ -4,7 +4,7 @@
  * dropped connection is repaired by running deploy again.
  */
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
-import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { GridforgeError, UsageError } from '../base/errors.ts';
 import { containerCreateBody, networkCreateBody } from './container.ts';
 import { DockerApi, DockerApiError } from './docker-api.ts';
 import { checkHealth, serviceLogTail, waitHealthy, type HealthResult } from './health.ts';

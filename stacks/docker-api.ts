@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import { pipeline, type Duplex, type Readable } from 'node:stream';
-import { GridforgeError } from '../scripts/lib/errors.ts';
+import { GridforgeError } from '../base/errors.ts';
 
 export interface DockerResponse {
   status: number;

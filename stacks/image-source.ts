@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { connect } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { DockerApi } from './docker-api.ts';
-import { UsageError } from '../scripts/lib/errors.ts';
+import { UsageError } from '../base/errors.ts';
 
 export type ImageSource =
   | { kind: 'archive'; path: string; id: string; repoTags: string[] }

@@ -2,7 +2,7 @@
  * Plan: compare what the spec wants (deriveSettings) with what the host has, and list exactly the
  * changes deploy would make. Reading only; nothing on the host changes.
  */
-import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { GridforgeError, UsageError } from '../base/errors.ts';
 import { apiAtLeast } from './docker-api.ts';
 import { resolveImageSource, type ImageSource } from './image-source.ts';
 import { nofileMax, readHostState, type HostState, type Session } from './session.ts';

@@ -2,7 +2,7 @@
  * A session with one Docker host: the SSH connection, the Docker API through the forwarded socket
  * (version negotiated), and the host facts every step needs, read in one round trip.
  */
-import { GridforgeError } from '../scripts/lib/errors.ts';
+import { GridforgeError } from '../base/errors.ts';
 import { DockerApi } from './docker-api.ts';
 import { SshHost } from './ssh.ts';
 import type { SiteSpec } from './spec.ts';

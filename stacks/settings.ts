@@ -46,6 +46,8 @@ export interface HostSettings {
   limitsFile: { path: string; content: string };
   /** sysctls raised only when the host's value is below. */
   sysctlMin: Record<string, number>;
+  /** Where the raised sysctls are persisted for the next boot (only the raised keys are written). */
+  sysctlFile: { path: string; header: string };
   /** systemd drop-ins (only written when systemd runs). */
   systemdDropIns: { path: string; content: string }[];
   /** CVMFS client config (only written when a cvmfs client is installed). */
@@ -57,7 +59,8 @@ export interface HostSettings {
 export interface DeploySettings {
   site: string;
   network: NetworkSettings;
-  shim?: { name: string; ip: string; parent: string; prefix: number };
+  /** Host-side macvlan interface so the host reaches its VO-box (route to the VO-box ip). */
+  shim?: { name: string; ip: string; parent: string; prefix: number; route: string };
   container: ContainerSettings;
   host: HostSettings;
   /** nofile requested by the spec and what is applied (clamped to facts.nofileMax). */
@@ -69,6 +72,8 @@ export interface DeploySettings {
 }
 
 export const LABEL_MANAGED = 'io.gridforge.managed-by';
+/** The value of LABEL_MANAGED on everything gridforge creates (containers, networks). */
+export const MANAGED_BY = 'gridforge';
 export const LABEL_SITE = 'io.gridforge.site';
 export const LABEL_HASH = 'io.gridforge.settings-hash';
 
@@ -111,7 +116,7 @@ export function deriveSettings(spec: SiteSpec, facts: HostFacts = {}): DeploySet
   const settingsHash = createHash('sha256').update(stableJson({ containerBase, network })).digest('hex').slice(0, 16);
   const container: ContainerSettings = {
     ...containerBase,
-    labels: { [LABEL_MANAGED]: 'gridforge', [LABEL_SITE]: spec.site, [LABEL_HASH]: settingsHash },
+    labels: { [LABEL_MANAGED]: MANAGED_BY, [LABEL_SITE]: spec.site, [LABEL_HASH]: settingsHash },
   };
   const limitContent =
     `# written by gridforge for site ${spec.site} (VO-box ${v.name})\n` + `*    soft nofile ${applied}\n*    hard nofile ${applied}\nroot soft nofile ${applied}\nroot hard nofile ${applied}\n`;
@@ -119,7 +124,7 @@ export function deriveSettings(spec: SiteSpec, facts: HostFacts = {}): DeploySet
   return {
     site: spec.site,
     network,
-    shim: n.shim ? { name: n.shim.name, ip: n.shim.ip, parent: n.parent, prefix } : undefined,
+    shim: n.shim ? { name: n.shim.name, ip: n.shim.ip, parent: n.parent, prefix, route: `${n.ip}/32` } : undefined,
     container,
     host: {
       daemonJson: {
@@ -131,6 +136,7 @@ export function deriveSettings(spec: SiteSpec, facts: HostFacts = {}): DeploySet
       reloadableKeys: ['live-restore'],
       limitsFile: { path: '/etc/security/limits.d/90-gridforge-nofile.conf', content: limitContent },
       sysctlMin: { 'fs.nr_open': applied, 'fs.file-max': applied * 4 },
+      sysctlFile: { path: '/etc/sysctl.d/90-gridforge-nofile.conf', header: '# written by gridforge' },
       systemdDropIns: [
         { path: '/etc/systemd/system/docker.service.d/90-gridforge-nofile.conf', content: dropIn },
         { path: '/etc/systemd/system/containerd.service.d/90-gridforge-nofile.conf', content: dropIn },

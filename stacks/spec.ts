@@ -7,7 +7,7 @@ import { dirname, join, resolve, basename } from 'node:path';
 import { homedir } from 'node:os';
 import { load as loadYaml } from 'js-yaml';
 import { z } from 'zod';
-import { UsageError } from '../scripts/lib/errors.ts';
+import { UsageError } from '../base/errors.ts';
 import { ipToInt, parseCidr, inSubnet } from './net.ts';
 
 export const SERVICES = ['ce', 'monalisa', 'batch', 'cron', 'rsyslog', 'proxy-renewal', 'sshd'] as const;

@@ -8,7 +8,7 @@ import { Client, type ConnectConfig, type ClientChannel } from 'ssh2';
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { pipeline, type Duplex, type Readable } from 'node:stream';
-import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { GridforgeError, UsageError } from '../base/errors.ts';
 import type { SiteSpec } from './spec.ts';
 
 export interface ExecResult {

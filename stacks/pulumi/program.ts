@@ -7,7 +7,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as docker from '@pulumi/docker';
 import * as command from '@pulumi/command';
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { deriveSettings, type DeploySettings, type HostFacts } from '../settings.ts';
 import type { SiteSpec } from '../spec.ts';
 

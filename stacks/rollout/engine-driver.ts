@@ -8,7 +8,7 @@
  * - restore:  deploySite with the previous image / JAliEn version as overrides.
  * Connection failures are reported as SiteOperationError({ unreachable: true }).
  */
-import { GridforgeError } from '../../scripts/lib/errors.ts';
+import { GridforgeError } from '../../base/errors.ts';
 import { deploySite, destroySite, loadSiteSpec, siteStatus, type SiteSpec, type SiteStatus } from '../index.ts';
 import { archiveImageInfo } from '../image-source.ts';
 import { SiteOperationError, type OperationOptions, type SiteDescriptor, type SiteDriver, type SiteObservation } from './driver.ts';

@@ -3,7 +3,7 @@
  * through its state machine (check -> deploy -> health gate -> done | roll back), saving the
  * record after every state change. Used by start, resume and (for rollbacks) abort.
  */
-import { GridforgeError } from '../../scripts/lib/errors.ts';
+import { GridforgeError } from '../../base/errors.ts';
 import { SiteOperationError, type SiteDescriptor, type SiteDriver, type SiteObservation } from './driver.ts';
 import { saveRecord } from './record-store.ts';
 import { formatMs, sleep, withTimeout } from './timeout.ts';

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { load } from 'js-yaml';
 import { z } from 'zod';
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import type { SiteDescriptor, SiteDriver } from './driver.ts';
 import { selectSite } from './site-glob.ts';
 

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../base/safe-fs.ts';
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { rolloutRecordSchema, type RolloutRecord } from './types.ts';
 
 export const DEFAULT_RECORD_DIR = '.gridforge/rollouts';

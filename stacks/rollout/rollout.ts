@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
+import { GridforgeError, UsageError } from '../../base/errors.ts';
 import type { SiteDescriptor, SiteDriver } from './driver.ts';
 import { RolloutExecutor, failureCount } from './execute.ts';
 import { loadInventory } from './inventory.ts';

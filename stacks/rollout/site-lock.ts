@@ -7,7 +7,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { GridforgeError } from '../../scripts/lib/errors.ts';
+import { GridforgeError } from '../../base/errors.ts';
 
 export interface LockOwner {
   rolloutId: string;

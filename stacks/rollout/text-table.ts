@@ -1,0 +1,13 @@
+/**
+ * Plain-text tables for the rollout reports (report-table.ts). The same column layout as the CLI's
+ * scripts/lib/output.ts formatTable, kept here because stacks/ does not import scripts/ (the CLI sits
+ * above it: see stacks/README.md "May import").
+ */
+
+/** Columns padded to their widest cell, a dashed rule under the headers, two spaces between columns. */
+export function formatTable(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd();
+  return [fmt(cells[0]), fmt(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(fmt)].join('\n');
+}
