@@ -55,7 +55,7 @@ export function decompressRange(source: string | number, offset: number, size: n
   const inputClosed = new Promise<void>((res) => input.once('close', () => res()));
   if (onInput) input.on('data', (c) => onInput(c as Buffer));
   // every input byte has been seen (and hashed by onInput) once this resolves
-  const inputEnded = new Promise<void>((res, rej) => { input.on('end', res); input.on('error', rej); });
+  const inputEnded = new Promise<void>((res, rej) => { input.on('end', res); input.on('close', res); input.on('error', rej); });
   inputEnded.catch(() => { /* reported through done */ });
   if (compression === 'none') {
     return { stream: input, done: new Promise((res, rej) => { input.on('end', res); input.on('error', rej); }), stop: () => { input.destroy(); return inputClosed; } };
@@ -77,7 +77,13 @@ export function decompressRange(source: string | number, offset: number, size: n
   child.stderr!.on('data', (d) => { stderr += d; });
   const exited = new Promise<void>((res, rej) => {
     child.on('error', rej);
-    child.on('close', (code) => (code === 0 ? res() : rej(new Error(`${cmd} -dc failed (${code}): ${stderr.trim()}`))));
+    child.on('close', (code) => {
+      // a decompressor that stopped reading early must not leave the input waiting forever (the
+      // blob digest then covers less than the blob and fails where one is known)
+      if (!input.readableEnded) input.destroy();
+      if (code === 0) res();
+      else rej(new Error(`${cmd} -dc failed (${code}): ${stderr.trim()}`));
+    });
   });
   const done = Promise.all([inputEnded, exited]).then(() => undefined);
   const stop = () => {

@@ -8,13 +8,13 @@
  * Bounded (limits.ts): the uncompressed size per layer, the entries over all layers (counted as
  * they are parsed) and what may follow the end-of-archive marker; spooling also stops before the
  * disk fills. A blob named by its digest is hashed as it is read (the compressed bytes, in the
- * same pass) and must match it. Spool files are removed on SIGINT/SIGTERM (base/cleanup.ts).
+ * same pass) and must match it. (The spool directory is the caller's: images/layer/image-tree.ts
+ * creates it and removes it on close and on SIGINT/SIGTERM.)
  * A DiffID or digest mismatch, a limit, a malformed stream: a UsageError naming the layer.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { removeOnInterrupt } from '../../base/cleanup.ts';
 import { UsageError } from '../../base/errors.ts';
 import { decompressRange, detectCompression, type Compression, type Decompressed } from './compression.ts';
 import type { LayerBlob } from './image-source.ts';
@@ -270,28 +270,12 @@ async function scanLayer(blob: LayerBlob, spoolDir: string, index: number, ctx: 
 }
 
 /**
- * Spool directories are removed on SIGINT/SIGTERM for as long as they exist (their owner,
- * images/layer/image-tree.ts, removes them on close); registrations of removed ones are dropped.
- */
-const interruptible = new Map<string, () => void>();
-function removeSpoolOnInterrupt(spoolDir: string): void {
-  for (const [dir, unregister] of interruptible) {
-    if (!fs.existsSync(dir)) {
-      unregister();
-      interruptible.delete(dir);
-    }
-  }
-  if (!interruptible.has(spoolDir)) interruptible.set(spoolDir, removeOnInterrupt(spoolDir));
-}
-
-/**
  * Scan every layer, two at a time (decompression of the next runs while this one is parsed).
  * `limits`: per-layer size and total entries (default: limits.ts resolveScanLimits, i.e. the
  * environment, then 64 GiB and 5,000,000). The first failure stops the other layer too.
  */
 export async function scanLayers(blobs: LayerBlob[], spoolDir: string, onLayer?: (i: number, l: ScannedLayer) => void, limits: Partial<ScanLimits> = {}): Promise<ScannedLayer[]> {
   const resolved = resolveScanLimits(limits);
-  removeSpoolOnInterrupt(spoolDir);
   const results: ScannedLayer[] = new Array(blobs.length);
   let next = 0;
   let failed = false;
