@@ -1,12 +1,13 @@
 /**
- * The deploy engine (contract 7). Site spec -> settings (one function for both engines) -> preflight,
- * plan, deploy (with health and restore), status, logs, destroy over SSH.
+ * The deploy engine (contract 7). Site spec -> settings (one function for both engines) -> resources
+ * (resources/) -> preflight, plan, deploy (with health and restore), status, logs, destroy over SSH.
  */
 export { loadSiteSpec, parseSiteSpec, siteSpecSchema, SERVICES, type SiteSpec, type Service } from './spec.ts';
 export { deriveSettings, type DeploySettings, type HostFacts } from './settings.ts';
-export { planSite, deploySite, restoreSite, siteStatus, siteLogs, destroySite, probePrivileged } from './deploy.ts';
+export { planSite, deploySite, restoreSite, siteStatus, siteLogs, destroySite } from './deploy.ts';
 export type { DeployOptions, DeployResult, PreviousState, SiteStatus, DestroyResult } from './deploy.ts';
 export type { Plan, Change, Overrides } from './plan.ts';
-export { formatPlan } from './plan.ts';
+export { computePlan, formatPlan } from './plan.ts';
 export { preflight, type PreflightRow } from './preflight.ts';
-export { containerCreateBody, networkCreateBody } from './container.ts';
+export { containerCreateBody, probePrivileged } from './resources/container.ts';
+export { networkCreateBody } from './resources/network.ts';

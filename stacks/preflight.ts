@@ -1,12 +1,13 @@
 /**
  * `site check`: preflight table (pass / warn / fail, each with its fix). Reads only.
  */
+import { shellQuote } from '../base/shell-quote.ts';
 import { apiAtLeast } from './docker-api.ts';
-import { probePrivileged } from './deploy.ts';
+import { probePrivileged } from './resources/container.ts';
+import { addressUsers, networkMismatch } from './resources/network.ts';
 import { openSession, readHostState, nofileMax } from './session.ts';
 import { deriveSettings } from './settings.ts';
 import type { SiteSpec } from './spec.ts';
-import { q } from './ssh.ts';
 
 export interface PreflightRow {
   check: string;
@@ -55,30 +56,30 @@ export async function preflight(spec: SiteSpec): Promise<{ host: string; rows: P
     if (h.parentState === null) add('parent interface', 'fail', `${parent} not found`, `Set vobox.network.parent to the host's LAN interface (ip -br link).`);
     else add('parent interface', h.parentState === 'up' || h.parentState === 'unknown' ? 'pass' : 'warn', `${parent} ${h.parentState}`, h.parentState === 'up' ? undefined : `Bring ${parent} up.`);
     const net = await s.docker.inspectNetwork(spec.vobox.network.name);
-    const users = Object.values<any>(net?.Containers ?? {}).filter((e) => e.Name !== spec.vobox.name && e.Name !== `${spec.vobox.name}-previous`);
-    const ipUser = users.find((e) => String(e.IPv4Address).split('/')[0] === spec.vobox.network.ip);
-    const macUser = users.find((e) => String(e.MacAddress).toLowerCase() === spec.vobox.network.mac);
+    const users = addressUsers(base, net);
     // Another machine on the LAN with this address? (the host cannot reach its own macvlan
     // children, so an answer comes from someone else; our own VO-box is skipped)
-    const ours = users.length !== Object.keys(net?.Containers ?? {}).length;
+    const ours = users.others !== Object.keys(net?.Containers ?? {}).length;
     const ip = spec.vobox.network.ip;
-    const lan = ours ? { stdout: 'skipped' } : await s.ssh.exec(`command -v ping >/dev/null || { echo noping; exit 0; }; ping -c 1 -W 1 ${ip} >/dev/null 2>&1 && echo answers; ip neigh show ${ip} 2>/dev/null | grep lladdr`);
-    if (ipUser) add('ip address', 'fail', `${ip} is used by container ${ipUser.Name}`, 'Pick a free address in vobox.network.ip.');
+    const qip = shellQuote(ip);
+    const lan = ours ? { stdout: 'skipped' } : await s.ssh.exec(`command -v ping >/dev/null || { echo noping; exit 0; }; ping -c 1 -W 1 ${qip} >/dev/null 2>&1 && echo answers; ip neigh show ${qip} 2>/dev/null | grep lladdr`);
+    if (users.ip) add('ip address', 'fail', `${ip} is used by container ${users.ip.name}`, 'Pick a free address in vobox.network.ip.');
     else if (lan.stdout.includes('answers'))
       add('ip address', 'fail', `${ip} answers on the LAN (${lan.stdout.split('\n').find((l) => l.includes('lladdr'))?.trim() ?? 'another machine'})`, 'Pick a free address in vobox.network.ip (ask the site network admins).');
     else add('ip address', 'pass', `${ip} in ${spec.vobox.network.subnet}, not the gateway, not used on this host's network${lan.stdout.includes('noping') ? ' (no ping on the host: LAN not probed)' : ours ? '' : ', no answer on the LAN'}`);
-    if (macUser) add('mac address', 'fail', `${spec.vobox.network.mac} is used by container ${macUser.Name}`, 'Pick another vobox.network.mac.');
+    if (users.mac) add('mac address', 'fail', `${spec.vobox.network.mac} is used by container ${users.mac.name}`, 'Pick another vobox.network.mac.');
     else add('mac address', 'pass', `${spec.vobox.network.mac} valid unicast`);
     add('hostname', 'pass', `${spec.vobox.hostname} fully qualified`);
-    if (net && (net.Driver !== 'macvlan' || net.Options?.parent !== parent || net.IPAM?.Config?.[0]?.Subnet !== spec.vobox.network.subnet))
+    if (net && networkMismatch(base, net).some((m) => !m.startsWith('gateway')))
       add('docker network', 'fail', `${spec.vobox.network.name} exists with driver ${net.Driver}, parent ${net.Options?.parent}, subnet ${net.IPAM?.Config?.[0]?.Subnet}`, 'Fix vobox.network or deploy with --recreate-network.');
     else add('docker network', 'pass', net ? `${spec.vobox.network.name} matches` : `${spec.vobox.network.name} will be created`);
     // CVMFS.
     const mount = spec.vobox.cvmfs.mount;
-    const fs = await s.ssh.exec(`stat -f -c %T ${q(mount)} 2>/dev/null; grep -E ' ${mount.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} ' /proc/mounts | awk '{print $3}' | head -1`);
+    // The mount point as a fixed string between the spaces of /proc/mounts (no regex, one quoted word).
+    const fs = await s.ssh.exec(`stat -f -c %T ${shellQuote(mount)} 2>/dev/null; grep -F -e ${shellQuote(` ${mount} `)} /proc/mounts | awk '{print $3}' | head -1`);
     const autofs = fs.stdout.includes('autofs');
     for (const repo of spec.vobox.cvmfs.repositories) {
-      const r = await s.ssh.exec(`ls ${q(`${mount}/${repo}`)}/ 2>&1 | head -3`);
+      const r = await s.ssh.exec(`ls ${shellQuote(`${mount}/${repo}`)}/ 2>&1 | head -3`);
       const ok = r.code === 0 && !/No such file|cannot access|Too many levels/.test(r.stdout);
       add(`cvmfs ${repo}`, ok ? 'pass' : 'fail', ok ? `${mount}/${repo} mounted${autofs ? ' (autofs: deploy triggers the mount before the container starts)' : ''}` : `${mount}/${repo} not available: ${r.stdout.trim().split('\n')[0] ?? ''}`, ok ? undefined : `Install and configure the cvmfs client (CVMFS_REPOSITORIES=${repo}) and check \`cvmfs_config probe ${repo}\`.`);
     }

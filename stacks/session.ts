@@ -3,6 +3,7 @@
  * (version negotiated), and the host facts every step needs, read in one round trip.
  */
 import { GridforgeError } from '../base/errors.ts';
+import { shellQuote } from '../base/shell-quote.ts';
 import { DockerApi } from './docker-api.ts';
 import { SshHost } from './ssh.ts';
 import type { SiteSpec } from './spec.ts';
@@ -26,6 +27,19 @@ export interface HostState {
   dropIns: Record<string, string | null>;
   /** Of the directories asked for, those that do not exist. */
   missingDirs: string[];
+  /** Whether the host-side macvlan shim interface exists (null: not asked). */
+  shimPresent: boolean | null;
+}
+
+/** What readHostState reads besides the fixed facts: the files and directories the resources manage. */
+export interface HostReads {
+  limits: string;
+  cvmfsLocal: string;
+  dropIns: string[];
+  dataRoot?: string;
+  dirs?: string[];
+  /** Name of the shim interface to look for. */
+  shim?: string;
 }
 
 export interface Session {
@@ -59,8 +73,9 @@ export async function openSession(spec: SiteSpec): Promise<Session> {
 const MARK = '__GF_SECTION__';
 
 /** Read all host facts in one SSH round trip. */
-export async function readHostState(s: Session, paths: { limits: string; cvmfsLocal: string; dropIns: string[]; dataRoot?: string; dirs?: string[] }): Promise<HostState> {
+export async function readHostState(s: Session, paths: HostReads): Promise<HostState> {
   const parent = s.spec.vobox.network.parent;
+  const cat = (p: string) => `cat ${shellQuote(p)} 2>/dev/null || echo __GF_MISSING__`;
   const sec = (name: string, cmd: string) => `echo ${MARK}${name}; ${cmd}`;
   const script = [
     sec('kernel', 'uname -r'),
@@ -74,13 +89,14 @@ export async function readHostState(s: Session, paths: { limits: string; cvmfsLo
     sec('cvmfs_client', '{ command -v cvmfs2 || command -v cvmfs_config || [ -d /etc/cvmfs ]; } >/dev/null 2>&1 && echo 1 || echo 0'),
     sec('userns', 'cat /proc/sys/user/max_user_namespaces 2>/dev/null'),
     sec('userns_clone', 'cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null'),
-    sec('parent', `cat /sys/class/net/${parent}/operstate 2>/dev/null`),
-    sec('disk', `df -Pk ${paths.dataRoot ?? '/var/lib/docker'} 2>/dev/null | awk 'NR==2{print $4}'`),
-    sec('daemon_json', 'cat /etc/docker/daemon.json 2>/dev/null || echo __GF_MISSING__'),
-    sec('limits', `cat ${paths.limits} 2>/dev/null || echo __GF_MISSING__`),
-    sec('cvmfs_local', `cat ${paths.cvmfsLocal} 2>/dev/null || echo __GF_MISSING__`),
-    ...paths.dropIns.map((p, i) => sec(`dropin${i}`, `cat ${p} 2>/dev/null || echo __GF_MISSING__`)),
-    sec('missing_dirs', (paths.dirs ?? []).map((d) => `[ -d "${d}" ] || echo "${d}"`).join('; ') || 'true'),
+    sec('parent', `cat ${shellQuote(`/sys/class/net/${parent}/operstate`)} 2>/dev/null`),
+    sec('disk', `df -Pk ${shellQuote(paths.dataRoot ?? '/var/lib/docker')} 2>/dev/null | awk 'NR==2{print $4}'`),
+    sec('daemon_json', cat('/etc/docker/daemon.json')),
+    sec('limits', cat(paths.limits)),
+    sec('cvmfs_local', cat(paths.cvmfsLocal)),
+    ...paths.dropIns.map((p, i) => sec(`dropin${i}`, cat(p))),
+    sec('missing_dirs', (paths.dirs ?? []).map((d) => `[ -d ${shellQuote(d)} ] || printf '%s\\n' ${shellQuote(d)}`).join('; ') || 'true'),
+    sec('shim', paths.shim ? `ip -o link show dev ${shellQuote(paths.shim)} >/dev/null 2>&1 && echo 1 || echo 0` : 'true'),
   ].join('\n');
   const r = await s.ssh.exec(`sh -c '${script.replace(/'/g, `'\\''`)}'`);
   const parts: Record<string, string> = {};
@@ -120,6 +136,7 @@ export async function readHostState(s: Session, paths: { limits: string; cvmfsLo
     cvmfsLocalText: text('cvmfs_local'),
     dropIns,
     missingDirs: (parts.missing_dirs ?? '').split('\n').filter(Boolean),
+    shimPresent: paths.shim ? (parts.shim ?? '').trim() === '1' : null,
   };
 }
 

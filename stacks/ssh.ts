@@ -5,10 +5,11 @@
  * read/write (atomic: temp + rename) and a forwarded unix socket (the remote Docker API).
  */
 import { Client, type ConnectConfig, type ClientChannel } from 'ssh2';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { pipeline, type Duplex, type Readable } from 'node:stream';
 import { GridforgeError, UsageError } from '../base/errors.ts';
+import { shellQuote as q } from '../base/shell-quote.ts';
 import type { SiteSpec } from './spec.ts';
 
 export interface ExecResult {
@@ -203,11 +204,14 @@ export class SshHost {
     return r.stdout;
   }
 
-  /** Atomic write: temp sibling + rename; creates the parent directory. */
+  /**
+   * Atomic write: a random-named temporary beside the file, created exclusively (noclobber: a name
+   * planted there is refused, never followed), then renamed over; creates the parent directory.
+   */
   async writeFile(path: string, content: string, mode = '0644'): Promise<void> {
-    const tmp = `${path}.gridforge-tmp`;
+    const tmp = `${path}.gridforge-${randomBytes(8).toString('hex')}`;
     const dir = path.replace(/\/[^/]*$/, '') || '/';
-    const r = await this.exec(`mkdir -p ${q(dir)} && cat > ${q(tmp)} && chmod ${mode} ${q(tmp)} && mv -f ${q(tmp)} ${q(path)}`, { stdin: content });
+    const r = await this.exec(`mkdir -p ${q(dir)} && (set -C; umask 077; cat > ${q(tmp)}) && chmod ${mode} ${q(tmp)} && mv -f ${q(tmp)} ${q(path)} || { rm -f ${q(tmp)}; exit 1; }`, { stdin: content });
     if (r.code !== 0) throw new GridforgeError(`cannot write ${path} on ${this.label}: ${r.stderr.trim()}`, { where: this.label });
   }
 
@@ -231,9 +235,4 @@ export class SshHost {
   close(): void {
     this.client.end();
   }
-}
-
-/** Shell-quote one argument. */
-export function q(s: string): string {
-  return /^[A-Za-z0-9_./:=@,+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

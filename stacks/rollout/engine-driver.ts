@@ -10,7 +10,7 @@
  */
 import { GridforgeError } from '../../base/errors.ts';
 import { deploySite, destroySite, loadSiteSpec, siteStatus, type SiteSpec, type SiteStatus } from '../index.ts';
-import { archiveImageInfo } from '../image-source.ts';
+import { archiveImageInfo } from '../deploy-image.ts';
 import { SiteOperationError, type OperationOptions, type SiteDescriptor, type SiteDriver, type SiteObservation } from './driver.ts';
 import type { Previous, Target } from './types.ts';
 

@@ -1,5 +1,5 @@
 /**
- * Image upload streaming (stacks/deploy.ts loadImage, stacks/docker-api.ts raw): every byte of the
+ * Image upload streaming (stacks/resources/image.ts loadImage, stacks/docker-api.ts raw): every byte of the
  * archive reaches the daemon however long the connection takes to open. The old code let a counting
  * stream flow before the request existed, so on a slow SSH channel open the start of the archive was
  * lost ("archive/tar: invalid tar header"). The delay is injected in the connect function DockerApi
@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { DockerApi } from '../../stacks/docker-api.ts';
-import { loadImage } from '../../stacks/deploy.ts';
-import { archiveImageInfo } from '../../stacks/image-source.ts';
+import { loadImage } from '../../stacks/resources/image.ts';
+import { archiveImageInfo } from '../../stacks/deploy-image.ts';
 import { parseSiteSpec } from '../../stacks/spec.ts';
 import { SshHost } from '../../stacks/ssh.ts';
 import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../testhost/index.ts';

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import { parseSiteSpec, type SiteSpec } from '../../stacks/spec.ts';
 import { deriveSettings } from '../../stacks/settings.ts';
-import { containerCreateBody, networkCreateBody } from '../../stacks/container.ts';
+import { containerCreateBody } from '../../stacks/resources/container.ts';
+import { networkCreateBody } from '../../stacks/resources/network.ts';
 import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../testhost/index.ts';
 
 interface Captured {
@@ -132,6 +133,25 @@ describe('Pulumi program (mocks)', () => {
     expect(cmd.triggers).toContain(st.settingsHash);
     expect(cmd.create).toContain(JSON.stringify(JSON.stringify(st.host.daemonJson)));
     expect(cmd.create).toContain(st.host.limitsFile.path);
+  });
+});
+
+describe('Pulumi program generated from the deploy resources', () => {
+  it('the host-setup command persists the nofile sysctl file and creates the host shim, as the SSH engine does', async () => {
+    const shimSpec = parseSiteSpec({ ...doc, vobox: { ...doc.vobox, network: { ...doc.vobox.network, shim: { name: 'gfplshim', ip: '10.1.2.40' } } } }, 'pulumi-shim.yaml');
+    const st = deriveSettings(shimSpec, { nofileMax: 20000 });
+    const before = captured.length;
+    const { defineSite } = await import('../../stacks/pulumi/program.ts');
+    defineSite(shimSpec, { nofileMax: 20000 }, { privateKey: 'not-a-real-key' });
+    await settle();
+    const cmd = captured.slice(before).find((c) => c.type === 'command:remote:Command')?.inputs;
+    expect(st.host.sysctlFile.path).toBe('/etc/sysctl.d/90-gridforge-nofile.conf');
+    expect(cmd.create).toContain(`> '${st.host.sysctlFile.path}'`);
+    for (const k of Object.keys(st.host.sysctlMin)) expect(cmd.create).toContain(`sysctl -w '${k}=${st.host.sysctlMin[k]}'`);
+    expect(st.shim).toMatchObject({ name: 'gfplshim', ip: '10.1.2.40', parent: 'eth0', route: '10.1.2.20/32' });
+    expect(cmd.create).toContain(`ip link add 'gfplshim' link 'eth0' type macvlan mode bridge`);
+    expect(cmd.create).toContain(`ip addr add '10.1.2.40/32' dev 'gfplshim'`);
+    expect(cmd.create).toContain(`ip route replace '10.1.2.20/32' dev 'gfplshim'`);
   });
 });
 
