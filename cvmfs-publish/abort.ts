@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../scripts/lib/errors.ts';
+import { UsageError } from '../base/errors.ts';
 import { RowImageStore } from './catalog-image-store.ts';
 import { lockFile, readLock } from './lock.ts';
 import { removeTempObjects } from './object-store.ts';

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import { UsageError } from '../scripts/lib/errors.ts';
+import { UsageError } from '../base/errors.ts';
 
 export interface LockInfo {
   pid: number;

@@ -1,5 +1,5 @@
 /** One-call publishes built on a transaction: replace a tree, switch a symlink, remove a path. */
-import { UsageError } from '../scripts/lib/errors.ts';
+import { UsageError } from '../base/errors.ts';
 import { checkRepoPath, openTransaction, type CommitResult, type PutTreeResult, type TransactionOptions } from './transaction.ts';
 
 export interface PublishOptions extends TransactionOptions {

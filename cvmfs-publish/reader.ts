@@ -6,7 +6,7 @@
  */
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
-import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { GridforgeError, UsageError } from '../base/errors.ts';
 import { entriesFromCatalog, readCatalog, type OpenedCatalog } from './catalog.ts';
 import { catalogNameProblems } from './catalog-names.ts';
 import type { Entry } from './entry.ts';

@@ -3,7 +3,7 @@
  * new revision), diff two tags, and find a revision's root catalog through the previous_revision chain.
  */
 import Database from 'better-sqlite3';
-import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { GridforgeError, UsageError } from '../base/errors.ts';
 import { objectPath } from './format.ts';
 import type { Tag } from './history.ts';
 import { RepoLock } from './lock.ts';

@@ -9,7 +9,7 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { GridforgeError, UsageError } from '../base/errors.ts';
 import { newDir, type Entry } from './entry.ts';
 import { DIR, END, FIELDS, FILE, Listing, ScanError, SYMLINK, listDirectory, type DirIdentity, type ListingChunk } from './source-listing.mjs';
 

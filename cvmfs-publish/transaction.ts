@@ -9,8 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { Readable } from 'node:stream';
-import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
-import { progress } from '../scripts/lib/output.ts';
+import { GridforgeError, UsageError } from '../base/errors.ts';
 import { writeCatalog } from './catalog.ts';
 import { buildRowImage } from './catalog-image.ts';
 import { RowImageStore } from './catalog-image-store.ts';
@@ -24,12 +23,21 @@ import { ScanCache } from './scan-cache.ts';
 import { scanSource, type SourceDir } from './source-scan.ts';
 import { loadCatalogEntries, loadNested } from './tree-loader.ts';
 
+/**
+ * Progress when the caller passes no onProgress: lines on stderr, silent under GRIDFORGE_QUIET=1,
+ * as the CLI's scripts/lib/output.ts progress (this folder may import only base/). Callers that
+ * leave onProgress unset (images/sandbox/repo-sink.ts, cvmfs-publish/publish.ts) rely on it.
+ */
+function stderrProgress(message: string): void {
+  if (process.env.GRIDFORGE_QUIET !== '1') process.stderr.write(`${message}\n`);
+}
+
 const EMPTY_OBJECT = { hash: 'e8ec3d88b62ebf526e4e5a4ff6162a3aa48a6b78', compressed: zlib.deflateSync(Buffer.alloc(0)) };
 
 export interface TransactionOptions {
   /** refuse files larger than this (bytes); default from the repository config */
   maxFileSize?: number;
-  /** progress lines (default: stderr via output.progress) */
+  /** progress lines (default: stderrProgress below) */
   onProgress?: (message: string) => void;
   /** what the lock file says this transaction is doing */
   operation?: string;
@@ -154,7 +162,7 @@ export class Transaction {
   private constructor(readonly repoDir: string, private lock: RepoLock, opts: TransactionOptions) {
     this.config = readRepoConfig(repoDir);
     this.store = new ObjectStore(repoDir, (f) => this.created.add(f));
-    this.say = opts.onProgress ?? progress;
+    this.say = opts.onProgress ?? stderrProgress;
     this.maxFileSize = opts.maxFileSize ?? this.config.maxFileSize;
     this.maxCatalogEntries = opts.maxCatalogEntries ?? MAX_CATALOG_ENTRIES;
     this.nestRe = patternRegex(opts.nestPatterns ?? DEFAULT_NEST_PATTERNS);

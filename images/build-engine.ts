@@ -3,7 +3,7 @@
  * that an engine answers before any work starts (exit 1 with a fix when it does not).
  */
 import { execa } from 'execa';
-import { GridforgeError } from '../scripts/lib/errors.ts';
+import { GridforgeError } from '../base/errors.ts';
 
 /** The classic builder: engines here are 20.10 without buildx; its "Step N/M" lines drive progress. */
 export function dockerEnv(): NodeJS.ProcessEnv {

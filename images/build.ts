@@ -12,9 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { removeOnInterrupt } from '../base/cleanup.ts';
-import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
-import { getImage, imageRef, type ProjectConfig } from '../scripts/lib/config.ts';
-import { renderImage, writeContext, TEMPLATES_DIR } from './render.ts';
+import { GridforgeError, UsageError } from '../base/errors.ts';
+import { TEMPLATES_DIR } from '../templates/render.ts';
+import { getImage, imageRef, type ImagesConfig } from './config.ts';
+import { renderImage, writeContext } from './render.ts';
 
 const GRIDFORGE_ROOT = path.dirname(TEMPLATES_DIR.replace(/\/+$/, ''));
 import { checkEngine, dockerEnv } from './build-engine.ts';
@@ -61,7 +62,7 @@ async function gitValue(root: string, args: string[]): Promise<string | undefine
 
 /** The labels of contract 4 plus the image's own. */
 export async function imageLabels(
-  config: ProjectConfig,
+  config: ImagesConfig,
   name: string,
   templateHash: string,
   version: string,
@@ -97,7 +98,7 @@ export async function imageLabels(
 }
 
 /** Render, build, then flatten (default) or tag. Never leaves a tag on a failed build. */
-export async function buildImage(config: ProjectConfig, name: string, opts: BuildOptions = {}): Promise<BuildResult> {
+export async function buildImage(config: ImagesConfig, name: string, opts: BuildOptions = {}): Promise<BuildResult> {
   const img = getImage(config, name);
   const version = opts.version ?? img.version;
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(version)) {

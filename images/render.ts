@@ -1,31 +1,22 @@
 /**
  * Render an image's build context from the handlebars templates in templates/.
  *
- * read config -> pick template set (templates/vobox or templates/job) -> render Dockerfile.hbs with
+ * read the image config (./config.ts) -> pick template set (templates/vobox or templates/job) -> render Dockerfile.hbs with
  * the package-manager partial (templates/partials/install-<pm>.hbs) -> render/copy rootfs/ (files
  * ending in .hbs are rendered and lose the suffix; per-service files are left out when the image
  * does not build that service in) -> hash the rendered context (the `io.gridforge.template-hash`
- * label). Pure: nothing touches the disk except `writeContext`.
+ * label). Rendering itself is templates/render.ts. Pure: nothing touches the disk except
+ * `writeContext`.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fchmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import Handlebars from 'handlebars';
 import { load as loadYaml } from 'js-yaml';
-import { GridforgeError, UsageError } from '../scripts/lib/errors.ts';
+import { UsageError } from '../base/errors.ts';
 import { makeTempDirBeside, openDirNoFollow, openExclusive } from '../base/safe-fs.ts';
-import {
-  SERVICES,
-  getImage,
-  type ImageConfig,
-  type JobImageConfig,
-  type ProjectConfig,
-  type VoboxImageConfig,
-} from '../scripts/lib/config.ts';
-
-/** The project's templates folder (templates belong to gridforge, not to a config file). */
-export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
+import { renderText, TEMPLATES_DIR } from '../templates/render.ts';
+import { OS_BIND_POINTS, SERVICES } from '../templates/vobox-contract.ts';
+import { getImage, type ImageConfig, type ImagesConfig, type JobImageConfig, type VoboxImageConfig } from './config.ts';
 
 export interface RenderedFile {
   /** Path inside the build context, '/'-separated, e.g. `Dockerfile`, `rootfs/etc/supervisord.conf`. */
@@ -41,10 +32,6 @@ export interface RenderedImage {
   files: RenderedFile[];
   /** sha256 over paths, modes and contents of the rendered context. */
   templateHash: string;
-}
-
-export interface RenderOptions {
-  templatesDir?: string;
 }
 
 const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9+._:-]*$/;
@@ -78,29 +65,6 @@ export function readPackageList(file: string, displayName = file): string[] {
   return packages;
 }
 
-function makeHandlebars(templatesDir: string): typeof Handlebars {
-  const hb = Handlebars.create();
-  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-  hb.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : ''));
-  const partialsDir = path.join(templatesDir, 'partials');
-  for (const f of readdirSync(partialsDir)) {
-    if (f.endsWith('.hbs')) hb.registerPartial(f.slice(0, -4), readFileSync(path.join(partialsDir, f), 'utf8'));
-  }
-  return hb;
-}
-
-function renderTemplate(hb: typeof Handlebars, file: string, text: string, context: object): string {
-  try {
-    return hb.compile(text, { noEscape: true })(context);
-  } catch (err: any) {
-    throw new GridforgeError(`template does not render: ${err?.message ?? err}`, {
-      where: file,
-      hint: 'Fix the handlebars template (gridforge ships it; this is a defect in templates/).',
-      cause: err,
-    });
-  }
-}
-
 interface VoboxPackages {
   [pm: string]: { base: string[]; flavours: Record<string, string[]>; repoSetup?: Record<string, string[]> };
 }
@@ -116,8 +80,8 @@ function commonContext(img: VoboxImageConfig | JobImageConfig) {
   };
 }
 
-function voboxContext(img: VoboxImageConfig, templatesDir: string) {
-  const file = path.join(templatesDir, 'vobox', 'packages.yaml');
+function voboxContext(img: VoboxImageConfig) {
+  const file = path.join(TEMPLATES_DIR, 'vobox', 'packages.yaml');
   const data = loadYaml(readFileSync(file, 'utf8')) as VoboxPackages;
   const pm = data[img.base.packageManager];
   const flavourPackages = pm?.flavours?.[img.flavour];
@@ -137,14 +101,15 @@ function voboxContext(img: VoboxImageConfig, templatesDir: string) {
   };
 }
 
-function jobContext(config: ProjectConfig, img: JobImageConfig) {
+function jobContext(config: ImagesConfig, img: JobImageConfig) {
   const rel = path.relative(config.root, img.packagesFile).split(path.sep).join('/');
   return {
     ...commonContext(img),
     packagesList: rel,
     packages: readPackageList(img.packagesFile, rel),
     repoSetup: [],
-    bindDirs: img.bindPoints.filter((p) => p !== '/etc/localtime'),
+    // Only the bind points the OS base does not already have (templates/vobox-contract.ts).
+    bindDirs: img.bindPoints.filter((p) => !OS_BIND_POINTS.has(p)),
   };
 }
 
@@ -169,15 +134,13 @@ function walk(dir: string, prefix = ''): string[] {
 }
 
 /** Render the whole build context of one image. */
-export function renderImage(config: ProjectConfig, name: string, opts: RenderOptions = {}): RenderedImage {
-  const templatesDir = opts.templatesDir ?? TEMPLATES_DIR;
+export function renderImage(config: ImagesConfig, name: string): RenderedImage {
   const img = getImage(config, name);
-  const hb = makeHandlebars(templatesDir);
-  const setDir = path.join(templatesDir, img.kind);
-  const context = img.kind === 'vobox' ? voboxContext(img, templatesDir) : jobContext(config, img);
+  const setDir = path.join(TEMPLATES_DIR, img.kind);
+  const context = img.kind === 'vobox' ? voboxContext(img) : jobContext(config, img);
 
   const dockerfileTemplate = path.join(setDir, 'Dockerfile.hbs');
-  const dockerfile = renderTemplate(hb, dockerfileTemplate, readFileSync(dockerfileTemplate, 'utf8'), context);
+  const dockerfile = renderText(dockerfileTemplate, readFileSync(dockerfileTemplate, 'utf8'), context);
   const files: RenderedFile[] = [{ path: 'Dockerfile', content: dockerfile, mode: 0o644 }];
 
   const rootfs = path.join(setDir, 'rootfs');
@@ -188,7 +151,7 @@ export function renderImage(config: ProjectConfig, name: string, opts: RenderOpt
     const text = readFileSync(src, 'utf8');
     const isTemplate = rel.endsWith('.hbs');
     const out = isTemplate ? rel.slice(0, -4) : rel;
-    const content = isTemplate ? renderTemplate(hb, src, text, context) : text;
+    const content = isTemplate ? renderText(src, text, context) : text;
     // Modes are decided here, not by the checkout: programs 0755, everything else 0644.
     const executable = /^usr\/local\/s?bin\//.test(out) || (statSync(src).mode & 0o100) !== 0;
     files.push({ path: `rootfs/${out}`, content, mode: executable ? 0o755 : 0o644 });

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { BUILD_DIR, STAMP_FILE, buildIsCurrent, makeStamp } from './build-stamp.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCE_DIRS = ['base', 'images', 'templates', 'cvmfs-publish', 'stacks', 'scripts'];
+const SOURCE_DIRS = ['base', 'images', 'templates', 'cvmfs-publish', 'release', 'stacks', 'scripts'];
 // Not part of the CLI: benchmarks run through tsx (`node --import tsx scripts/bench/x.ts`) and import test/.
 const EXCLUDE = new Set(['scripts/bench']);
 // Files whose change makes every output stale: compiler options, module type, this compiler.

@@ -10,8 +10,8 @@ import { z } from 'zod';
 import { UsageError } from '../base/errors.ts';
 import { ipToInt, parseCidr, inSubnet } from './net.ts';
 
-export const SERVICES = ['ce', 'monalisa', 'batch', 'cron', 'rsyslog', 'proxy-renewal', 'sshd'] as const;
-export type Service = (typeof SERVICES)[number];
+import { SERVICES, type ServiceName as Service } from '../templates/vobox-contract.ts';
+export { SERVICES, type Service };
 
 const ipv4 = z.string().refine((s) => ipToInt(s) !== null, { message: 'expected an IPv4 address like 10.1.2.20' });
 /*

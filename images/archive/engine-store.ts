@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { execa } from 'execa';
-import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
+import { GridforgeError, UsageError } from '../../base/errors.ts';
 import type { ImageConfig, ImageSource, LayerBlob } from './image-source.ts';
 import type { LayerEntry, Prescan } from './layer-scan.ts';
 import { TarScanner } from './tar-scan.ts';

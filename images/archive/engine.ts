@@ -11,7 +11,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { removeOnInterrupt } from '../../base/cleanup.ts';
-import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
+import { GridforgeError, UsageError } from '../../base/errors.ts';
 import { openDockerArchive } from './docker-archive.ts';
 import { openEngineStore, StoreUnavailable } from './engine-store.ts';
 import type { ImageSource } from './image-source.ts';

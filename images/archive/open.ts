@@ -1,6 +1,6 @@
 /** One entry point for every image input: engine reference, docker-save/OCI archive, OCI layout dir. */
 import fs from 'node:fs';
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { openDockerArchive } from './docker-archive.ts';
 import { openEngineImage } from './engine.ts';
 import { isOciLayout, openOciLayout } from './oci-layout.ts';

@@ -1,6 +1,6 @@
 /** Bound output size against free disk (rather than trusting a compression ratio). */
 import fs from 'node:fs';
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 
 export function checkFreeSpace(dir: string, needBytes: number, where: string, needInodes = 0): void {
   let st: fs.StatsFs;

@@ -5,7 +5,7 @@
  * the root, absolute linknames root-relative); symlink targets kept verbatim; the root never
  * changes type. Limits on entry count are checked as entries arrive.
  */
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import type { ScannedLayer, LayerEntry } from '../archive/layer-scan.ts';
 import { entryComponents, linkComponents } from './entry-path.ts';
 import { resolveDir } from './resolve.ts';

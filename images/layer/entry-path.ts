@@ -3,7 +3,7 @@
  * (a layer never needs them; they are the classic way out of the root), `.` and empty components
  * are dropped, a trailing slash is ignored.
  */
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 
 export function entryComponents(name: string, where: string): string[] {
   if (name.includes('\0')) throw new UsageError('entry name contains a NUL byte', { where, hint: 'The layer is malformed; rebuild it.' });

@@ -4,7 +4,7 @@
  * taken as root-relative, a relative target that climbs above the root is refused; the final
  * component is never followed. Missing parents are created as 0755 root directories (containerd).
  */
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import type { Node } from './tree.ts';
 
 const MAX_SYMLINKS = 40;

@@ -4,7 +4,7 @@
  * order in the tar (nodes carry the newest layer that touched them). A bare `.wh.`, or one whose
  * name would leave its directory, is refused.
  */
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import type { Node } from './tree.ts';
 
 export const WH_PREFIX = '.wh.';

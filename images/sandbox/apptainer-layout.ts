@@ -10,8 +10,9 @@
 import type { ImageConfig } from '../archive/image-source.ts';
 import { resolveDir } from '../layer/resolve.ts';
 import type { Inode, Node } from '../layer/tree.ts';
+import { JOB_BIND_POINTS as DEFAULT_BIND_POINTS } from '../../templates/vobox-contract.ts';
 
-export const DEFAULT_BIND_POINTS = ['/cvmfs', '/workdir', '/srv', '/tmp', '/var/tmp', '/etc/localtime', '/etc/hosts', '/etc/resolv.conf'];
+export { DEFAULT_BIND_POINTS };
 /**
  * The file that marks a directory as a sandbox gridforge wrote (images/sandbox/index.ts replaces
  * an existing output only when it holds this file, is empty, or --force is given).

@@ -9,8 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { checkOutputTarget } from '../../base/safe-fs.ts';
-import { UsageError } from '../../scripts/lib/errors.ts';
-import { progress } from '../../scripts/lib/output.ts';
+import { UsageError } from '../../base/errors.ts';
+import { progress } from '../stderr-progress.ts';
 import { loadImageTree, type ImageTreeOptions } from '../layer/image-tree.ts';
 import { countEntries } from '../layer/tree.ts';
 import { checkFreeSpace } from '../flatten/free-space.ts';

@@ -8,8 +8,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../../scripts/lib/errors.ts';
-import { progress } from '../../scripts/lib/output.ts';
+import { UsageError } from '../../base/errors.ts';
+import { progress } from '../stderr-progress.ts';
 import { openTransaction, type Transaction } from '../../cvmfs-publish/index.ts';
 import { fixDirMode, fixFileMode } from './fs-sink.ts';
 import type { FileContent, SandboxSink, SinkMeta } from './sink.ts';

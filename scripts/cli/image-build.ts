@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { action, withJson } from './command.ts';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig } from './project-config.ts';
 import { printJson, printLine, progress } from '../lib/output.ts';
 import { buildImage } from '../../images/build.ts';
 import { renderImage, writeContext } from '../../images/render.ts';

@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { loadConfig, parseConfig, SERVICES } from '../../scripts/lib/config.ts';
+import { loadConfig, parseConfig } from '../../scripts/cli/project-config.ts';
+import { SERVICES } from '../../templates/vobox-contract.ts';
 import { renderImage, writeContext } from '../../images/render.ts';
 import { ROOT, gridforge, tempConfig } from './helpers.ts';
 

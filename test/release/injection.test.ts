@@ -15,7 +15,7 @@ import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump as dumpYaml } from 'js-yaml';
-import { renderJobAgentStartup } from '../../cvmfs-publish/jalien/index.ts';
+import { renderJobAgentStartup } from '../../release/index.ts';
 import { renderStartupFromSite } from '../../scripts/cli/render.ts';
 import { deriveSettings } from '../../stacks/settings.ts';
 import { hostSetupScript } from '../../stacks/pulumi/program.ts';

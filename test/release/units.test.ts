@@ -9,10 +9,10 @@ import { copyFile, lstat, mkdir, readFile, readdir, readlink, rm, symlink, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
-import { readElf } from '../../cvmfs-publish/java32/elf.ts';
-import { setRpathInPlace } from '../../cvmfs-publish/java32/patch-loader.ts';
-import { copyJdk } from '../../cvmfs-publish/java32/copy-jdk.ts';
-import { JALIEN_VERSION_RE } from '../../cvmfs-publish/jalien/version.ts';
+import { readElf } from '../../release/java32/elf.ts';
+import { setRpathInPlace } from '../../release/java32/patch-loader.ts';
+import { copyJdk } from '../../release/java32/copy-jdk.ts';
+import { JALIEN_VERSION_RE } from '../../release/jalien/version.ts';
 import { ROOT, i386Debs } from './helpers.ts';
 
 async function readelfFacts(file: string) {

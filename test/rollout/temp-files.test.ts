@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { saveRecord, startRollout } from '../../stacks/rollout/index.ts';
-import { loadConfig } from '../../scripts/lib/config.ts';
+import { loadConfig } from '../../scripts/cli/project-config.ts';
 import { renderImage, writeContext } from '../../images/render.ts';
 import { MemoryDriver, writeSites } from './memory-driver.ts';
 

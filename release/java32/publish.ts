@@ -4,7 +4,7 @@
  * the given platform directory. Identical content already published -> no revision; different
  * content -> refused unless `force`.
  */
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { defaultFilePath, javaModuleContent, renderDefaultVersion } from '../jalien/content.ts';
 import { applyPlanned, diffPlanned, diffTree, meta, openRepository, openTransaction } from '../jalien/repo-port.ts';
 import { validateArch } from '../jalien/version.ts';

@@ -1,5 +1,5 @@
 /** JAliEn version rules (JAliEn CVMFS.java / alidist jalien.sh): `2.1.3-1` = tag + build number. */
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 
 export const JALIEN_VERSION_RE = /^[1-2]\..*-[0-9]+$/;
 /** Characters allowed on top of the rule, so a version is also a safe path component and Tcl word. */

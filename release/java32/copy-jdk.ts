@@ -11,7 +11,7 @@
  */
 import { chmod, copyFile, lstat, mkdir, readdir, readlink, realpath, stat, symlink } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 
 export interface CopyReport {
   /** Links into /etc (or elsewhere outside the JDK) replaced by the real file: jdk path -> source. */

@@ -10,7 +10,7 @@
  */
 import { chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { computeClosure, indexLibraries, jdkObjects } from './closure.ts';
 import { copyJdk, type CopyReport } from './copy-jdk.ts';
 import { EM_386 } from './elf.ts';

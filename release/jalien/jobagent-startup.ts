@@ -4,8 +4,9 @@
  * `<cvmfs>/java/JDKs/i686/jdk-latest/bin/java -client -Xms16M -Xmx64M ... alien.site.JobRunner`).
  * Values come as plain data (the CLI reads the site file through stacks/ and the project config).
  */
-import { UsageError } from '../../scripts/lib/errors.ts';
-import { renderTemplate, shellQuote } from './templates.ts';
+import { UsageError } from '../../base/errors.ts';
+import { shellQuote } from '../../base/shell-quote.ts';
+import { renderTemplate } from '../../templates/render.ts';
 import { validateJalienVersion } from './version.ts';
 
 export interface JobAgentStartupInput {

@@ -7,7 +7,7 @@
 import { execa } from 'execa';
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { readElf, EM_386 } from './elf.ts';
 
 export type SourceKind = 'dir' | 'deb' | 'tar';

@@ -5,7 +5,7 @@
  */
 import { execa } from 'execa';
 import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
-import { GridforgeError } from '../../scripts/lib/errors.ts';
+import { GridforgeError } from '../../base/errors.ts';
 import { readElf } from './elf.ts';
 import { LOADER_STRING_PATCHES, patchInlinedLibraryPathCompare, replaceAllSameLength, setRpathInPlace } from './patch-loader.ts';
 

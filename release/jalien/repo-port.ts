@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { openRepository, openTransaction } from '../index.ts';
+import { openRepository, openTransaction } from '../../cvmfs-publish/index.ts';
 import { contentHash, type PlannedEntry } from './content.ts';
 
 export { openRepository, openTransaction };

@@ -6,7 +6,7 @@
  * reader (content hashes); identical -> nothing is written (no new revision); different -> refused
  * unless `force`, which replaces the version's package and modulefile in the same revision.
  */
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import {
   ALIENV_PATH, defaultFilePath, jalienVersionContent, modulefilePath, packageDir, parseDefaultVersion,
   renderAlienv, renderDefaultVersion, type PlannedEntry,

@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { UsageError } from '../../scripts/lib/errors.ts';
-import { renderTemplate } from './templates.ts';
+import { UsageError } from '../../base/errors.ts';
+import { renderTemplate } from '../../templates/render.ts';
 import { validateArch, validateJalienVersion } from './version.ts';
 
 export type PlannedEntry =

@@ -1,20 +1,12 @@
 /**
- * Publish on tag: `gridforge release --from-git`. Reads the exact tag on HEAD, validates it as a
- * JAliEn version, plans the whole release, and runs it in this order:
- *
- *   1. build + flatten every release image with the version as tag component (docker)
- *   2. publish each job image's sandbox to containers/fs/singularity/<name>-<version>
- *   3. publish the Java runtime (when `release.java32` is configured)
- *   4. publish JAliEn <version> + modulefile and make it the default, tagging that revision with the
- *      version (so the tagged revision holds everything of the release)
- *
- * Image building and sandbox writing belong to images/; they are passed in as steps (the CLI wires
- * them), which keeps this module inside the data flow (cvmfs-publish must not import images/).
+ * The plan of `gridforge release --from-git`: the exact release tag on HEAD (validated as a JAliEn
+ * version), the ordered steps (images, sandboxes, Java runtime, JAliEn as default + repository tag)
+ * and step error wrapping. The workflow that runs the plan is ./from-git.ts.
  */
 import { execa } from 'execa';
-import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
-import { JALIEN_VERSION_RE, validateJalienVersion } from './version.ts';
-import { defaultFilePath, modulefilePath, packageDir } from './content.ts';
+import { GridforgeError, UsageError } from '../base/errors.ts';
+import { JALIEN_VERSION_RE, validateJalienVersion } from './jalien/version.ts';
+import { defaultFilePath, modulefilePath, packageDir } from './jalien/content.ts';
 
 export interface GitRelease {
   version: string;
