@@ -1,7 +1,7 @@
 /**
  * `gridforge render ...`: files rendered from a site file and the project config.
  * `render jobagent-startup --site <site.yaml>`: the JobAgent startup script a CE submits to the batch
- * queue (cvmfs-publish/jalien/jobagent-startup.ts). The site file is read by the deploy capability's
+ * queue (release/jalien/jobagent-startup.ts). The site file is read by the deploy capability's
  * loader (stacks/spec.ts): site, vobox.hostname, vobox.jalien.version, vobox.cvmfs.
  */
 import type { Command } from 'commander';
