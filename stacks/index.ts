@@ -4,8 +4,9 @@
  */
 export { loadSiteSpec, parseSiteSpec, siteSpecSchema, SERVICES, type SiteSpec, type Service } from './spec.ts';
 export { deriveSettings, type DeploySettings, type HostFacts } from './settings.ts';
-export { planSite, deploySite, restoreSite, siteStatus, siteLogs, destroySite } from './deploy.ts';
-export type { DeployOptions, DeployResult, PreviousState, SiteStatus, DestroyResult } from './deploy.ts';
+export { planSite, deploySite, restoreSite, destroySite } from './deploy.ts';
+export { siteStatus, siteLogs, type SiteStatus } from './status.ts';
+export type { DeployOptions, DeployResult, PreviousState, DestroyResult } from './deploy.ts';
 export type { Plan, Change, Overrides } from './plan.ts';
 export { computePlan, formatPlan } from './plan.ts';
 export { preflight, type PreflightRow } from './preflight.ts';
