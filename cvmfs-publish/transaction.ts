@@ -17,28 +17,20 @@ import { CompressPool, type FileJobResult, type ScannedFile } from './compress-p
 import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
 import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
+import { noProgress, type Progress } from '../base/progress.ts';
 import { ObjectStore, removeTempObjects } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
 import { ScanCache } from './scan-cache.ts';
 import { scanSource, type SourceDir } from './source-scan.ts';
 import { loadCatalogEntries, loadNested } from './tree-loader.ts';
 
-/**
- * Progress when the caller passes no onProgress: lines on stderr, silent under GRIDFORGE_QUIET=1,
- * as the CLI's scripts/lib/output.ts progress (this folder may import only base/). Callers that
- * leave onProgress unset (images/sandbox/repo-sink.ts, cvmfs-publish/publish.ts) rely on it.
- */
-function stderrProgress(message: string): void {
-  if (process.env.GRIDFORGE_QUIET !== '1') process.stderr.write(`${message}\n`);
-}
-
 const EMPTY_OBJECT = { hash: 'e8ec3d88b62ebf526e4e5a4ff6162a3aa48a6b78', compressed: zlib.deflateSync(Buffer.alloc(0)) };
 
 export interface TransactionOptions {
   /** refuse files larger than this (bytes); default from the repository config */
   maxFileSize?: number;
-  /** progress lines (default: stderrProgress below) */
-  onProgress?: (message: string) => void;
+  /** progress lines (default: none; the CLI passes its printer) */
+  onProgress?: Progress;
   /** what the lock file says this transaction is doing */
   operation?: string;
   /** split catalogs above this many entries (default 200,000) */
@@ -162,7 +154,7 @@ export class Transaction {
   private constructor(readonly repoDir: string, private lock: RepoLock, opts: TransactionOptions) {
     this.config = readRepoConfig(repoDir);
     this.store = new ObjectStore(repoDir, (f) => this.created.add(f));
-    this.say = opts.onProgress ?? stderrProgress;
+    this.say = opts.onProgress ?? noProgress;
     this.maxFileSize = opts.maxFileSize ?? this.config.maxFileSize;
     this.maxCatalogEntries = opts.maxCatalogEntries ?? MAX_CATALOG_ENTRIES;
     this.nestRe = patternRegex(opts.nestPatterns ?? DEFAULT_NEST_PATTERNS);

@@ -172,7 +172,7 @@ export async function buildImage(config: ImagesConfig, name: string, opts: Build
     let sourceDigest: string | undefined;
     if (opts.flatten !== false) {
       say(`build ${name}: flattening ${id.slice(0, 19)} into ${ref}`);
-      const r = await flattenToEngine({ source: id, tag: ref });
+      const r = await flattenToEngine({ source: id, tag: ref, onProgress: opts.onProgress });
       flattened = true;
       digest = r.digest;
       sourceDigest = r.sourceDigest;

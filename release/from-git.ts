@@ -5,7 +5,7 @@
  *
  *   1. build + flatten every release image with the version as tag component (images/build.ts)
  *   2. publish each job image's sandbox to containers/fs/singularity/<name>-<version>
- *      (images/sandbox/repo-sink.ts)
+ *      (release/sandbox-to-repo.ts)
  *   3. publish the Java runtime (when `release.java32` is configured; ./java32/)
  *   4. publish JAliEn <version> + modulefile and make it the default, tagging that revision with the
  *      version (so the tagged revision holds everything of the release; ./jalien/)
@@ -18,7 +18,7 @@ import { UsageError } from '../base/errors.ts';
 import { listTags, tagRevision } from '../cvmfs-publish/index.ts';
 import { buildImage } from '../images/build.ts';
 import { getImage, imageRef, type ImagesConfig } from '../images/config.ts';
-import { writeSandboxToRepository } from '../images/sandbox/repo-sink.ts';
+import { writeSandboxToRepository } from './sandbox-to-repo.ts';
 import { planRelease, releaseTagOnHead, runStep, type ReleasePlan } from './from-git-plan.ts';
 import { releaseJalien, type ReleaseJalienResult } from './jalien/publish.ts';
 import { releaseJava32 } from './java32/release-java32.ts';
@@ -110,7 +110,7 @@ export async function releaseFromGit(cfg: FromGitConfig, opts: FromGitOptions): 
     const path = `containers/fs/singularity/${s}-${version}`;
     const step = stepOf('sandbox', path);
     say(`release ${version}: ${step.what} -> ${path}`);
-    const r = await runStep(step, () => writeSandboxToRepository({ source: ref, repo: repoDir, path, message: `sandbox ${s} ${version}` }));
+    const r = await runStep(step, () => writeSandboxToRepository({ source: ref, repo: repoDir, path, message: `sandbox ${s} ${version}`, onProgress: opts.onProgress }));
     results.push({ step: 'sandbox', image: s, path, revision: r.revision });
   }
   if (java) {

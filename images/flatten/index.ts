@@ -17,7 +17,7 @@ import { execa } from 'execa';
 import { onInterrupt, removeOnInterrupt } from '../../base/cleanup.ts';
 import { checkOutputTarget, makeTempDirBeside, openExclusive, readBoundedFile, tempNameBeside } from '../../base/safe-fs.ts';
 import { GridforgeError, UsageError } from '../../base/errors.ts';
-import { progress } from '../stderr-progress.ts';
+import { noProgress } from '../../base/progress.ts';
 import { countEntries } from '../layer/tree.ts';
 import { loadImageTree, type ImageTree, type ImageTreeOptions } from '../layer/image-tree.ts';
 import { flatConfig, SOURCE_LABEL } from './image-config.ts';
@@ -116,15 +116,15 @@ export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResu
   return withTree({ ...opts, deferVerify: true }, async (tree) => {
     const tag = resolveTag(tree, opts, true)!;
     const { entries, bytes } = countEntries(tree.root);
-    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) into the engine as ${tag}`);
+    (opts.onProgress ?? noProgress)(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) into the engine as ${tag}`);
     let size = 0;
     let reported = 0;
     const counted = function* (chunks: Generator<Buffer>) {
       for (const c of chunks) {
         size += c.length;
-        if (!opts.quiet && size - reported >= 256 << 20) {
+        if (opts.onProgress && size - reported >= 256 << 20) {
           reported = size;
-          progress(`  ${(size / 1048576).toFixed(0)} MiB streamed into docker import`);
+          opts.onProgress(`  ${(size / 1048576).toFixed(0)} MiB streamed into docker import`);
         }
         yield c;
       }
@@ -179,7 +179,7 @@ export async function flattenToArchive(opts: FlattenOptions & { output: string }
     const tag = resolveTag(tree, opts, false);
     const { entries, bytes } = countEntries(tree.root);
     checkFreeSpace(path.dirname(path.resolve(opts.output)), bytes + entries * 1024, opts.output);
-    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) to ${opts.output}`);
+    (opts.onProgress ?? noProgress)(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) to ${opts.output}`);
     const tmp = tempNameBeside(path.resolve(opts.output));
     const fd = openExclusive(tmp, 0o600);
     const forget = removeOnInterrupt(tmp);
@@ -291,7 +291,7 @@ export async function flattenToOci(opts: FlattenOptions & { output: string }): P
     checkFreeSpace(path.dirname(path.resolve(opts.output)), bytes + entries * 1024, opts.output);
     let size = 0;
     checkOciOutput(opts.output, opts.force); // again: it may have changed while the image was read
-    if (!opts.quiet) progress(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) to OCI layout ${opts.output}`);
+    (opts.onProgress ?? noProgress)(`writing one layer (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB of files) to OCI layout ${opts.output}`);
     const tmp = makeTempDirBeside(opts.output);
     const forget = removeOnInterrupt(tmp);
     const blobsDir = path.join(tmp, 'blobs', 'sha256');

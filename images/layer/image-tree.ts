@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { removeOnInterrupt } from '../../base/cleanup.ts';
 import { UsageError } from '../../base/errors.ts';
-import { progress } from '../stderr-progress.ts';
+import { noProgress, type Progress } from '../../base/progress.ts';
 import { openImageSource } from '../archive/open.ts';
 import type { ImageSource } from '../archive/image-source.ts';
 import { scanLayers } from '../archive/layer-scan.ts';
@@ -28,7 +28,8 @@ export interface ImageTreeOptions {
   /** Where spool files go (engine saves, decompressed layers); default: the OS temp dir. */
   tmpDir?: string;
   limits?: ApplyLimits;
-  quiet?: boolean;
+  /** Progress lines (reading, layers verified, writing); default: none. */
+  onProgress?: Progress;
   /**
    * Return before background DiffID checks finish (engine layer store): the caller then awaits
    * `tree.src.verified` itself before its output becomes visible. Default: awaited here.
@@ -37,7 +38,7 @@ export interface ImageTreeOptions {
 }
 
 export async function loadImageTree(source: string, opts: ImageTreeOptions = {}): Promise<ImageTree> {
-  const say = (m: string) => { if (!opts.quiet) progress(m); };
+  const say = opts.onProgress ?? noProgress;
   say(`reading ${source}`);
   const src = await openImageSource(source, { tmpDir: opts.tmpDir, onFallback: (why) => say(`  engine layer store not used (${why}): streaming docker save`) });
   let spoolDir: string;

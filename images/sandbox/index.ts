@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { checkOutputTarget } from '../../base/safe-fs.ts';
 import { UsageError } from '../../base/errors.ts';
-import { progress } from '../stderr-progress.ts';
+import { noProgress } from '../../base/progress.ts';
 import { loadImageTree, type ImageTreeOptions } from '../layer/image-tree.ts';
 import { countEntries } from '../layer/tree.ts';
 import { checkFreeSpace } from '../flatten/free-space.ts';
@@ -55,12 +55,13 @@ export async function writeSandboxToSink(opts: SandboxOptions, sink: SandboxSink
     const { added } = addApptainerLayout(tree.root, tree.src.config, { bindPoints, source: opts.source });
     const { entries, bytes } = countEntries(tree.root);
     prepare?.(bytes, entries);
-    if (!opts.quiet) progress(`writing sandbox (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB)`);
+    const say = opts.onProgress ?? noProgress;
+    say(`writing sandbox (${entries} entries, ${(bytes / 1048576).toFixed(1)} MiB)`);
     let stats: WriteStats;
     try {
       stats = await writeTree(tree.root, sink, {
         keepSetuid: opts.keepSetuid,
-        onProgress: opts.quiet ? undefined : (s) => progress(`  ${s.files + s.dirs + s.symlinks + s.hardlinks} entries written`),
+        onProgress: opts.onProgress && ((s) => say(`  ${s.files + s.dirs + s.symlinks + s.hardlinks} entries written`)),
       });
       await sink.finish();
     } catch (e) {

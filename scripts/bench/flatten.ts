@@ -164,13 +164,13 @@ async function child(mode: string, a: string, b: string): Promise<void> {
   process.env.GRIDFORGE_QUIET = '1';
   if (mode === 'flatten-engine') {
     const { flattenToEngine } = await import('../../images/flatten/index.ts');
-    await flattenToEngine({ source: a, tag: b, quiet: true, tmpDir: process.env.GF_BENCH_TMP });
+    await flattenToEngine({ source: a, tag: b, tmpDir: process.env.GF_BENCH_TMP });
   } else if (mode === 'flatten-archive') {
     const { flattenToArchive } = await import('../../images/flatten/index.ts');
-    await flattenToArchive({ source: a, output: b, quiet: true, tmpDir: process.env.GF_BENCH_TMP });
+    await flattenToArchive({ source: a, output: b, tmpDir: process.env.GF_BENCH_TMP });
   } else if (mode === 'sandbox') {
     const { writeSandbox } = await import('../../images/sandbox/index.ts');
-    await writeSandbox({ source: a, output: b, quiet: true, tmpDir: process.env.GF_BENCH_TMP });
+    await writeSandbox({ source: a, output: b, tmpDir: process.env.GF_BENCH_TMP });
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../lib/errors.ts';
-import { printJson, printLine } from '../lib/output.ts';
+import { printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { flattenToArchive, flattenToEngine, flattenToOci, type FlattenResult } from '../../images/flatten/index.ts';
 import { DEFAULT_BIND_POINTS, writeSandbox, type SandboxResult } from '../../images/sandbox/index.ts';
@@ -68,7 +68,7 @@ export function registerFlatten(image: Command): void {
       applyMaxLayerSize(opts.maxLayerSize);
       if (opts.output && opts.oci) throw new UsageError('--output and --oci are mutually exclusive', { where: '--output/--oci', hint: 'Pick one output.' });
       if (opts.force && !opts.oci) throw new UsageError('--force only applies to --oci (an --output archive file is always replaced)', { where: '--force', hint: 'Drop --force, or write with --oci <dir>.' });
-      const base = { source, tag: opts.tag, tmpDir: opts.tmpDir };
+      const base = { source, tag: opts.tag, tmpDir: opts.tmpDir, onProgress: progress };
       const r = opts.output
         ? await flattenToArchive({ ...base, output: opts.output })
         : opts.oci
@@ -100,13 +100,13 @@ export function registerFlatten(image: Command): void {
         if (!opts.repo || !opts.path) throw new UsageError('--repo and --path go together', { where: opts.repo ? '--path' : '--repo', hint: 'Pass both, e.g. --repo /srv/repo --path containers/fs/singularity/alma9.' });
         if (opts.output) throw new UsageError('--output and --repo are mutually exclusive', { where: '--output/--repo', hint: 'Pick one output.' });
         if (opts.force) throw new UsageError('--force only applies to --output (the repository keeps earlier revisions)', { where: '--force', hint: 'Drop --force.' });
-        const { writeSandboxToRepository } = await import('../../images/sandbox/repo-sink.ts');
-        const r = await writeSandboxToRepository({ source, bindPoints, keepSetuid: opts.keepSetuid, tmpDir: opts.tmpDir, repo: opts.repo, path: opts.path, tag: opts.tag });
+        const { writeSandboxToRepository } = await import('../../release/sandbox-to-repo.ts');
+        const r = await writeSandboxToRepository({ source, bindPoints, keepSetuid: opts.keepSetuid, tmpDir: opts.tmpDir, repo: opts.repo, path: opts.path, tag: opts.tag, onProgress: progress });
         printSandbox(r, !!opts.json);
         return;
       }
       if (!opts.output) throw new UsageError('missing --output <dir> (or --repo + --path)', { where: 'image sandbox', hint: 'Say where the sandbox goes.' });
-      const r = await writeSandbox({ source, output: opts.output, force: opts.force, keepSetuid: opts.keepSetuid, bindPoints, tmpDir: opts.tmpDir });
+      const r = await writeSandbox({ source, output: opts.output, force: opts.force, keepSetuid: opts.keepSetuid, bindPoints, tmpDir: opts.tmpDir, onProgress: progress });
       printSandbox(r, !!opts.json);
     }),
   );

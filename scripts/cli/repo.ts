@@ -52,7 +52,7 @@ export function register(program: Command): void {
     .option('--max-file-size <bytes>', 'refuse files above this size (default from the repository config)')
     .action(action(async (dir: string, src: string, o: Json & { path: string; tag?: string; message?: string; maxFileSize?: string }) => {
       const t0 = Date.now();
-      const r = await publishTree(dir, src, o.path, { tag: o.tag, message: o.message, maxFileSize: int('--max-file-size', o.maxFileSize) });
+      const r = await publishTree(dir, src, o.path, { tag: o.tag, message: o.message, maxFileSize: int('--max-file-size', o.maxFileSize), onProgress: progress });
       const secs = (Date.now() - t0) / 1000;
       out(o, { ...r, seconds: secs }, () => printLine(`published ${r.path}: revision ${r.revision}${r.tag ? ` (tag ${r.tag})` : ''}, ${r.tree.files} files (${r.filesReused} unchanged), ${r.catalogsWritten} catalogs written${r.catalogsPatched ? ` (${r.catalogsPatched} by patching the previous one)` : ''}, ${secs.toFixed(1)} s`));
     }));
@@ -60,7 +60,7 @@ export function register(program: Command): void {
   withJson(repo.command('rm <repo-dir> <path>').description('remove a path (one new revision)'))
     .option('--tag <name>', 'tag the new revision')
     .action(action(async (dir: string, p: string, o: Json & { tag?: string }) => {
-      const r = await removePath(dir, p, { tag: o.tag });
+      const r = await removePath(dir, p, { tag: o.tag, onProgress: progress });
       out(o, r, () => printLine(`removed ${p}: revision ${r.revision}`));
     }));
 
@@ -68,7 +68,7 @@ export function register(program: Command): void {
     .option('--tag <name>', 'tag the new revision')
     .option('--message <text>', 'tag description')
     .action(action(async (dir: string, p: string, target: string, o: Json & { tag?: string; message?: string }) => {
-      const r = await link(dir, p, target, { tag: o.tag, message: o.message });
+      const r = await link(dir, p, target, { tag: o.tag, message: o.message, onProgress: progress });
       out(o, r, () => printLine(`${p} -> ${target}: revision ${r.revision}${r.tag ? ` (tag ${r.tag})` : ''}`));
     }));
 

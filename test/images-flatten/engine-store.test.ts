@@ -61,8 +61,8 @@ describe('engine layer store', () => {
     await src.close();
     const viaStore = path.join(work, 'store.tar');
     const viaSave = path.join(work, 'save.tar');
-    const a = await flattenToArchive({ source: TAG, output: viaStore, quiet: true });
-    const b = await withEnv('GRIDFORGE_ENGINE_READ', 'save', () => flattenToArchive({ source: TAG, output: viaSave, quiet: true }));
+    const a = await flattenToArchive({ source: TAG, output: viaStore });
+    const b = await withEnv('GRIDFORGE_ENGINE_READ', 'save', () => flattenToArchive({ source: TAG, output: viaSave }));
     expect(a.diffId).toBe(b.diffId);
     expect(fs.readFileSync(viaStore).equals(fs.readFileSync(viaSave))).toBe(true);
   });
@@ -95,7 +95,7 @@ describe('engine layer store', () => {
     // through `gridforge image flatten` it fails as a whole (docker save's own rebuild of that
     // layer does not match its DiffID) and leaves nothing
     const out = path.join(work, 'evil-flat.tar');
-    const r = await flattenToArchive({ source: EVIL, output: out, quiet: true }).then(() => 'written', (e: Error) => e.message);
+    const r = await flattenToArchive({ source: EVIL, output: out }).then(() => 'written', (e: Error) => e.message);
     if (r === 'written') {
       // if the engine rebuilt it faithfully, the content must be the layer's, never the host's
       const text = fs.readFileSync(out).toString('latin1');
@@ -111,11 +111,11 @@ describe('engine layer store', () => {
     const victim = path.join(upper, 'v', 'victim');
     fs.writeFileSync(victim, fs.readFileSync(victim, 'utf8').toUpperCase()); // same length, other bytes
     const out = path.join(work, 'damaged.tar');
-    await expect(flattenToArchive({ source: DAMAGED, output: out, quiet: true })).rejects.toMatchObject({ exitCode: 2, where: expect.stringContaining('engine layer store'), message: expect.stringContaining('DiffID mismatch') });
+    await expect(flattenToArchive({ source: DAMAGED, output: out })).rejects.toMatchObject({ exitCode: 2, where: expect.stringContaining('engine layer store'), message: expect.stringContaining('DiffID mismatch') });
     expect(fs.existsSync(out)).toBe(false);
     expect(fs.readdirSync(work).filter((f) => f.includes('damaged'))).toEqual([]);
     // into the engine: the import overlaps the check, and no tagged image is left
-    await expect(flattenToEngine({ source: DAMAGED, tag: `${DAMAGED}-flat`, quiet: true })).rejects.toMatchObject({ message: expect.stringContaining('DiffID mismatch') });
+    await expect(flattenToEngine({ source: DAMAGED, tag: `${DAMAGED}-flat` })).rejects.toMatchObject({ message: expect.stringContaining('DiffID mismatch') });
     expect((await execa('docker', ['image', 'inspect', `${DAMAGED}-flat`], { reject: false })).exitCode).not.toBe(0);
     const leftovers = (await execa('docker', ['images', '--format', '{{.Repository}}', 'gridforge-flatten-tmp'])).stdout.trim();
     expect(leftovers).toBe('');

@@ -108,7 +108,7 @@ let legacyDiffId: string;
 beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-formats-`));
   fs.writeFileSync(path.join(work, 'legacy.tar'), legacyArchive(spec));
-  const r = await flattenToArchive({ source: path.join(work, 'legacy.tar'), output: path.join(work, 'legacy-flat.tar'), quiet: true });
+  const r = await flattenToArchive({ source: path.join(work, 'legacy.tar'), output: path.join(work, 'legacy-flat.tar') });
   legacyDiffId = r.diffId;
 });
 
@@ -150,7 +150,7 @@ describe('input formats', () => {
   for (const [name, make] of variants) {
     it(`${name} flattens to the same layer`, async () => {
       const src = make();
-      const r = await flattenToArchive({ source: src, output: path.join(work, 'out.tar'), quiet: true });
+      const r = await flattenToArchive({ source: src, output: path.join(work, 'out.tar') });
       expect(r.diffId).toBe(legacyDiffId);
       expect(r.ref).toBe(`${TAG}-flat`);
     });
@@ -161,7 +161,7 @@ describe('input formats', () => {
     const src = path.join(work, 'bad.tar');
     fs.writeFileSync(src, legacyArchive(bad));
     const out = path.join(work, 'bad-out.tar');
-    await expect(flattenToArchive({ source: src, output: out, quiet: true })).rejects.toMatchObject({ exitCode: 2, where: expect.stringContaining('layer 2 (l1/layer.tar)'), message: expect.stringContaining('DiffID mismatch') });
+    await expect(flattenToArchive({ source: src, output: out })).rejects.toMatchObject({ exitCode: 2, where: expect.stringContaining('layer 2 (l1/layer.tar)'), message: expect.stringContaining('DiffID mismatch') });
     expect(fs.existsSync(out)).toBe(false);
     expect(fs.readdirSync(work).filter((f) => f.includes('gridforge-tmp'))).toEqual([]);
   });
@@ -170,6 +170,6 @@ describe('input formats', () => {
     const l = ociLayout({ ...spec, diffIds: spec.layers.map((x, i) => `sha256:${sha256hex(i === 2 ? Buffer.concat([x, Buffer.alloc(512)]) : x)}`) }, gzip, { dockerManifest: true });
     const src = path.join(work, 'badgz.tar');
     writeArchive(src, l);
-    await expect(flattenToArchive({ source: src, output: path.join(work, 'x.tar'), quiet: true })).rejects.toMatchObject({ where: expect.stringMatching(/^layer 3 \(blobs\/sha256\//) });
+    await expect(flattenToArchive({ source: src, output: path.join(work, 'x.tar') })).rejects.toMatchObject({ where: expect.stringMatching(/^layer 3 \(blobs\/sha256\//) });
   });
 });

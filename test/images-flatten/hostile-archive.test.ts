@@ -132,7 +132,7 @@ function writeD25Archive(file: string, img: Oci, patch: (name: string, b: Buffer
 const smallLayer = layerTar([{ path: 'etc/', type: 'dir' }, { path: 'etc/os-release', data: 'ID=test\n' }]);
 
 async function refusal(source: string): Promise<{ exitCode?: number; message: string; where?: string; text: string }> {
-  const err = await flattenToArchive({ source, output: path.join(work, 'out.tar'), quiet: true }).then(() => null, (e) => e);
+  const err = await flattenToArchive({ source, output: path.join(work, 'out.tar') }).then(() => null, (e) => e);
   expect(err, 'must be refused').not.toBeNull();
   expect(fs.existsSync(path.join(work, 'out.tar'))).toBe(false);
   return { exitCode: err.exitCode, message: err.message, where: err.where, text: `${err.where}: ${err.message} ${err.hint}` };
@@ -149,7 +149,7 @@ describe('tar entries are read as Docker reads them', () => {
     const oracle = await exportTree(TAG);
     for (const h of mustSee) expect(oracle.has(h), `Docker shows ${h}`).toBe(true);
     const out = path.join(work, `${name}-flat.tar`);
-    await flattenToArchive({ source: src, output: out, quiet: true });
+    await flattenToArchive({ source: src, output: out });
     const idx = indexTarFile(out);
     const mm = idx.get('manifest.json')!;
     const manifest = JSON.parse(fs.readFileSync(out).subarray(mm.offset, mm.offset + mm.size).toString());
@@ -351,7 +351,7 @@ describe('decompression bombs', () => {
     // a normal tar record's worth of zero padding (GNU tar: 10 KiB records) is fine
     const padded10k = Buffer.concat([smallLayer, Buffer.alloc(10240 - (smallLayer.length % 10240))]);
     fs.writeFileSync(src, legacyArchive({ layers: [zlib.gzipSync(padded10k)], diffIds: [digestOf(padded10k)] }));
-    await flattenToArchive({ source: src, output: path.join(work, 'ok.tar'), quiet: true });
+    await flattenToArchive({ source: src, output: path.join(work, 'ok.tar') });
     fs.rmSync(path.join(work, 'ok.tar'));
   });
 

@@ -57,7 +57,7 @@ describe('malicious layers are refused', () => {
       const before = snapshot(outside);
       const outTar = path.join(work, 'out.tar');
       const outSb = path.join(work, 'sandbox');
-      for (const run of [() => flattenToArchive({ source: src, output: outTar, quiet: true }), () => writeSandbox({ source: src, output: outSb, quiet: true })]) {
+      for (const run of [() => flattenToArchive({ source: src, output: outTar }), () => writeSandbox({ source: src, output: outSb })]) {
         const err = await run().then(() => null, (e) => e);
         expect(err, 'must be refused').not.toBeNull();
         expect(err.exitCode).toBe(2);
@@ -76,7 +76,7 @@ describe('malicious layers are refused', () => {
   it('an entry-count limit refuses decompression bombs', async () => {
     const src = path.join(work, 'evil.tar');
     fs.writeFileSync(src, legacyArchive({ layers: [layerTar(Array.from({ length: 50 }, (_, i) => ({ path: `f${i}`, data: '' })))] }));
-    await expect(flattenToArchive({ source: src, output: path.join(work, 'o.tar'), quiet: true, limits: { maxEntries: 20 } })).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining('more than 20 entries') });
+    await expect(flattenToArchive({ source: src, output: path.join(work, 'o.tar'), limits: { maxEntries: 20 } })).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining('more than 20 entries') });
     fs.rmSync(src);
   });
 });
@@ -92,7 +92,7 @@ describe('legitimate look-alikes stay inside the root', () => {
       ],
     }));
     const out = path.join(work, 'okbox');
-    await writeSandbox({ source: src, output: out, quiet: true });
+    await writeSandbox({ source: src, output: out });
     const t = treeFromDir(out);
     expect(t.get(`tmp/${EVIL}/inside`)?.type).toBe('file');
     expect(t.get('fin')?.type).toBe('file');

@@ -90,8 +90,8 @@ describe('flatten vs docker export', () => {
   it('flattened layer tar equals the export of the original image, and is deterministic', async () => {
     const a1 = path.join(work, 'flat1.tar');
     const a2 = path.join(work, 'flat2.tar');
-    const r1 = await flattenToArchive({ source: TAG, output: a1, quiet: true });
-    const r2 = await flattenToArchive({ source: TAG, output: a2, quiet: true });
+    const r1 = await flattenToArchive({ source: TAG, output: a1 });
+    const r2 = await flattenToArchive({ source: TAG, output: a2 });
     expect(r1.digest).toBe(r2.digest);
     expect(r1.diffId).toBe(r2.diffId);
     expect(fs.readFileSync(a1).equals(fs.readFileSync(a2))).toBe(true);
@@ -101,7 +101,7 @@ describe('flatten vs docker export', () => {
   });
 
   it('loads into the engine as one layer that exports the same tree, with the config kept', async () => {
-    const r = await flattenToEngine({ source: TAG, tag: FLAT, quiet: true });
+    const r = await flattenToEngine({ source: TAG, tag: FLAT });
     expect(r.ref).toBe(FLAT);
     const inspect = JSON.parse((await execa('docker', ['image', 'inspect', FLAT])).stdout)[0];
     const src = JSON.parse((await execa('docker', ['image', 'inspect', TAG])).stdout)[0];
@@ -124,15 +124,15 @@ describe('flatten vs docker export', () => {
 
   it('OCI layout output round-trips to the same layer', async () => {
     const oci = path.join(work, 'oci');
-    const r = await flattenToOci({ source: TAG, output: oci, quiet: true });
+    const r = await flattenToOci({ source: TAG, output: oci });
     expect(fs.existsSync(path.join(oci, 'oci-layout'))).toBe(true);
-    const again = await flattenToArchive({ source: oci, output: path.join(work, 'from-oci.tar'), tag: 'x/y:z', quiet: true });
+    const again = await flattenToArchive({ source: oci, output: path.join(work, 'from-oci.tar'), tag: 'x/y:z' });
     expect(again.diffId).toBe(r.diffId);
   });
 
   it('sandbox equals the export (owner-writable modes, no devices, documented additions)', async () => {
     const out = path.join(work, 'sandbox');
-    const r = await writeSandbox({ source: TAG, output: out, quiet: true });
+    const r = await writeSandbox({ source: TAG, output: out });
     const sb = treeFromDir(out);
     const added = new Set(r.added);
     const diffs = diffTrees(original, sb, {

@@ -159,7 +159,7 @@ describe('randomised layer stacks vs the engine', () => {
       await execa('docker', ['load', '-i', src]);
       const oracle = await exportTree(tag);
       const out = path.join(work, `flat-${i}.tar`);
-      await flattenToArchive({ source: src, output: out, quiet: true });
+      await flattenToArchive({ source: src, output: out });
       const idx = indexTarFile(out);
       const mm = idx.get('manifest.json')!;
       const layer = idx.get(JSON.parse(fs.readFileSync(out).subarray(mm.offset, mm.offset + mm.size).toString())[0].Layers[0])!;
@@ -167,7 +167,7 @@ describe('randomised layer stacks vs the engine', () => {
       const missingEtc = (t: Map<string, unknown>) => (p: string) => p === 'etc' && !t.has('etc');
       expect(diffTrees(oracle, flat, { groups: true, ignore: missingEtc(flat) }), `seed ${seed}`).toEqual([]);
       const sb = path.join(work, `sb-${i}`);
-      const res = await writeSandbox({ source: src, output: sb, quiet: true });
+      const res = await writeSandbox({ source: src, output: sb });
       const sbt = treeFromDir(sb);
       const added = new Set(res.added);
       expect(diffTrees(oracle, sbt, {

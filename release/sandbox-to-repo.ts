@@ -1,6 +1,5 @@
 /**
- * Repository sink: writes a sandbox straight into a CernVM-FS repository transaction (contract 5,
- * `cvmfs-publish/index.ts`) with no intermediate tree on disk: file contents are read from the
+ * Repository sink: writes a sandbox straight into a CernVM-FS repository transaction (`cvmfs-publish/index.ts`) with no intermediate tree on disk: file contents are read from the
  * layer blobs by offset and compressed on every core (`tx.putFileRange`). The previous tree at the
  * path is replaced in the same transaction; any failure aborts it, so the repository is unchanged.
  * CernVM-FS hard links exist only within one directory: links across directories become copies
@@ -8,12 +7,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../../base/errors.ts';
-import { progress } from '../stderr-progress.ts';
-import { openTransaction, type Transaction } from '../../cvmfs-publish/index.ts';
-import { fixDirMode, fixFileMode } from './fs-sink.ts';
-import type { FileContent, SandboxSink, SinkMeta } from './sink.ts';
-import { writeSandboxToSink, type SandboxOptions, type SandboxResult } from './index.ts';
+import { UsageError } from '../base/errors.ts';
+import { noProgress } from '../base/progress.ts';
+import { openTransaction, type Transaction } from '../cvmfs-publish/index.ts';
+import { fixDirMode, fixFileMode } from '../images/sandbox/fs-sink.ts';
+import type { FileContent, SandboxSink, SinkMeta } from '../images/sandbox/sink.ts';
+import { writeSandboxToSink, type SandboxOptions, type SandboxResult } from '../images/sandbox/index.ts';
 
 export function cleanRepoPath(p: string): string {
   const parts = p.split('/').filter((c) => c !== '' && c !== '.');
@@ -67,7 +66,7 @@ export class RepositorySink implements SandboxSink {
 export async function writeSandboxToRepository(opts: SandboxOptions & { repo: string; path: string; tag?: string; message?: string }): Promise<SandboxResult & { repo: string; path: string; revision: number; rootHash: string }> {
   const base = cleanRepoPath(opts.path);
   if (!fs.existsSync(opts.repo)) throw new UsageError('no such repository directory', { where: opts.repo, hint: 'Create it with gridforge repo init.' });
-  const tx = openTransaction(opts.repo, { operation: `image sandbox ${opts.source} -> ${base}` });
+  const tx = openTransaction(opts.repo, { operation: `image sandbox ${opts.source} -> ${base}`, onProgress: opts.onProgress });
   const sink = new RepositorySink(tx, base);
   let result: SandboxResult;
   try {
@@ -77,7 +76,7 @@ export async function writeSandboxToRepository(opts: SandboxOptions & { repo: st
     await sink.abort();
     throw e;
   }
-  if (!opts.quiet) progress(`committing ${opts.repo}:${base}`);
+  (opts.onProgress ?? noProgress)(`committing ${opts.repo}:${base}`);
   try {
     const c = await tx.commit({ tag: opts.tag, message: opts.message ?? `sandbox ${opts.source} -> ${base}` });
     return { ...result, repo: opts.repo, path: base, revision: c.revision, rootHash: c.rootHash };
