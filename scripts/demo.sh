@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 W="${GRIDFORGE_DEMO_DIR:-/var/tmp/gridforge-demo}"
 PREFIX=gfdemo
 G=(node scripts/bin/gridforge.mjs)
-HOST=(node --import tsx test/testhost/local-site.ts)
+HOST=(node --import tsx test/support/testhost/local-site.ts)
 
 if [ "${1:-}" = "--down" ]; then
   "${HOST[@]}" down --prefix "$PREFIX"

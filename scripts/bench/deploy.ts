@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import { formatTable } from '../lib/output.ts';
-import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../../test/testhost/index.ts';
+import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../../test/support/testhost/index.ts';
 import { deploySite, loadSiteSpec } from '../../stacks/index.ts';
 
 const PREFIX = 'gfdb';

@@ -20,7 +20,7 @@ import { execa } from 'execa';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../../test/testhost/index.ts';
+import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../../test/support/testhost/index.ts';
 import { startRollout, type RolloutRecord } from '../../stacks/rollout/index.ts';
 import { createEngineDriver } from '../../stacks/rollout/engine-driver.ts';
 import { formatTable } from '../lib/output.ts';

@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
-import { parseSiteSpec, type SiteSpec } from '../../stacks/spec.ts';
-import { deriveSettings } from '../../stacks/settings.ts';
-import { containerCreateBody } from '../../stacks/resources/container.ts';
-import { networkCreateBody } from '../../stacks/resources/network.ts';
-import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../testhost/index.ts';
+import { parseSiteSpec, type SiteSpec } from '../../../stacks/spec.ts';
+import { deriveSettings } from '../../../stacks/settings.ts';
+import { containerCreateBody } from '../../../stacks/resources/container.ts';
+import { networkCreateBody } from '../../../stacks/resources/network.ts';
+import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../../support/testhost/index.ts';
 
 interface Captured {
   type: string;
@@ -64,7 +64,7 @@ describe('Pulumi program (mocks)', () => {
   let spec: SiteSpec;
   beforeAll(async () => {
     spec = parseSiteSpec(doc, 'pulumi-test.yaml');
-    const { defineSite } = await import('../../stacks/pulumi/program.ts');
+    const { defineSite } = await import('../../../stacks/pulumi/program.ts');
     defineSite(spec, { nofileMax: 20000 }, { privateKey: 'not-a-real-key' });
     await settle();
   });
@@ -141,7 +141,7 @@ describe('Pulumi program generated from the deploy resources', () => {
     const shimSpec = parseSiteSpec({ ...doc, vobox: { ...doc.vobox, network: { ...doc.vobox.network, shim: { name: 'gfplshim', ip: '10.1.2.40' } } } }, 'pulumi-shim.yaml');
     const st = deriveSettings(shimSpec, { nofileMax: 20000 });
     const before = captured.length;
-    const { defineSite } = await import('../../stacks/pulumi/program.ts');
+    const { defineSite } = await import('../../../stacks/pulumi/program.ts');
     defineSite(shimSpec, { nofileMax: 20000 }, { privateKey: 'not-a-real-key' });
     await settle();
     const cmd = captured.slice(before).find((c) => c.type === 'command:remote:Command')?.inputs;
@@ -164,7 +164,7 @@ describe('Pulumi program entry (stack config)', () => {
       writeFileSync(join(dir, 'pl.yaml'), dump(site));
       pulumi.runtime.setAllConfig({ 'gridforge:siteFile': join(dir, 'pl.yaml'), 'gridforge:nofileMax': '20000' });
       const before = captured.length;
-      const mod = await import('../../stacks/pulumi/index.ts');
+      const mod = await import('../../../stacks/pulumi/index.ts');
       await settle();
       expect(mod.ip).toBe('10.1.2.20');
       expect(mod.mac).toBe('02:42:0a:01:02:14');
@@ -194,7 +194,7 @@ describe('Pulumi host-setup script on a real test host', () => {
     const spec = parseSiteSpec({ ...doc, vobox: { ...doc.vobox, volumes: { home: `${host.root}/vol/home`, gridSecurity: `${host.root}/vol/gs` } } }, 'x.yaml');
     const st = deriveSettings(spec, { nofileMax: 20000 });
     await host.exec(`echo '{"debug": false, "storage-driver": "overlay2"}' > /etc/docker/daemon.json`);
-    const { hostSetupScript } = await import('../../stacks/pulumi/program.ts');
+    const { hostSetupScript } = await import('../../../stacks/pulumi/program.ts');
     const r = await host.exec(hostSetupScript(st));
     expect(r.code, r.stderr).toBe(0);
     const dj = JSON.parse((await host.exec('cat /etc/docker/daemon.json')).stdout);

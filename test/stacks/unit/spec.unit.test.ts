@@ -1,7 +1,7 @@
 /** stacks/spec.ts parseSiteSpec: defaults, and errors that name the key at fault (UsageError). */
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../base/errors.ts';
-import { parseSiteSpec } from '../../stacks/spec.ts';
+import { UsageError } from '../../../base/errors.ts';
+import { parseSiteSpec } from '../../../stacks/spec.ts';
 import { siteDoc } from './fixtures.ts';
 
 function fails(mutate: (doc: any) => void): UsageError {

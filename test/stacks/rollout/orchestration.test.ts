@@ -23,8 +23,8 @@ import {
   summarize,
   formatRolloutTable,
   type RolloutOptions,
-} from '../../stacks/rollout/index.ts';
-import { GridforgeError, UsageError } from '../../scripts/lib/errors.ts';
+} from '../../../stacks/rollout/index.ts';
+import { GridforgeError, UsageError } from '../../../scripts/lib/errors.ts';
 import { MemoryDriver, writeSites } from './memory-driver.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'gf-rollout-unit-'));

@@ -3,9 +3,9 @@ import { execa } from 'execa';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { dump } from 'js-yaml';
-import type { Lan, TestHost } from '../testhost/index.ts';
+import type { Lan, TestHost } from '../../support/testhost/index.ts';
 
-export const ROOT = join(import.meta.dirname, '..', '..');
+export const ROOT = join(import.meta.dirname, '..', '..', '..');
 
 export interface CliResult {
   code: number;

@@ -1,12 +1,12 @@
 /**
  * A local test host for the demo and for trying `gridforge site ...` by hand:
  *
- *   node --import tsx test/testhost/local-site.ts up [--prefix gfdemo] [--image <ref>] [--out /tmp/gridforge-testhost/<prefix>-site.yaml]
+ *   node --import tsx test/support/testhost/local-site.ts up [--prefix gfdemo] [--image <ref>] [--out /tmp/gridforge-testhost/<prefix>-site.yaml]
  *       creates a test LAN + test host + LAN client, writes a site file for it and prints its path
  *       (stdout, last line); then: gridforge site deploy <that file> --yes
- *   node --import tsx test/testhost/local-site.ts ping [--prefix gfdemo] <ip>
+ *   node --import tsx test/support/testhost/local-site.ts ping [--prefix gfdemo] <ip>
  *       from the LAN client: ping the VO-box and print the neighbour entry (IP and MAC)
- *   node --import tsx test/testhost/local-site.ts down [--prefix gfdemo]
+ *   node --import tsx test/support/testhost/local-site.ts down [--prefix gfdemo]
  *       removes everything (processes, namespaces, bridge, iptables rule, files)
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -62,7 +62,7 @@ async function main(): Promise<number> {
     },
   };
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `# local test host made by test/testhost/local-site.ts (remove with: ... local-site.ts down --prefix ${prefix})\n${dump(doc)}`);
+  writeFileSync(out, `# local test host made by test/support/testhost/local-site.ts (remove with: ... local-site.ts down --prefix ${prefix})\n${dump(doc)}`);
   process.stderr.write(`test host ${host.address} (ssh root@${host.address} -i ${host.identityFile}), LAN ${lan.subnet}, VO-box will be ${lan.base}.50\n`);
   process.stdout.write(`${out}\n`);
   return 0;

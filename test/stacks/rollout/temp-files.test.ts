@@ -13,12 +13,12 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { saveRecord, startRollout } from '../../stacks/rollout/index.ts';
-import { loadConfig } from '../../scripts/cli/project-config.ts';
-import { renderImage, writeContext } from '../../images/render.ts';
+import { saveRecord, startRollout } from '../../../stacks/rollout/index.ts';
+import { loadConfig } from '../../../scripts/cli/project-config.ts';
+import { renderImage, writeContext } from '../../../images/render.ts';
 import { MemoryDriver, writeSites } from './memory-driver.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'scripts/bin/gridforge.mjs');
 const SECRET = 'victim: root-only content\n';
 
@@ -61,7 +61,7 @@ async function cliWithPlantedLink(plantedTemplate: string, args: string[]): Prom
   return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A finished rollout of three in-memory sites (test/rollout/memory-driver.ts), recorded in `<root>/<tag>`. */
+/** A finished rollout of three in-memory sites (test/stacks/rollout/memory-driver.ts), recorded in `<root>/<tag>`. */
 async function smallRollout(tag: string) {
   const rec = join(root, tag);
   writeSites(join(root, `sites-${tag}`), 3, 2, 'TMPF');

@@ -18,9 +18,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildImages, ceVersion, claimPrefix, createFleet, releasePrefix, IMG_BROKEN, IMG_V1, IMG_V2, inspectVobox, JALIEN_NEW, JALIEN_OLD, removeImages, type Fleet, type FleetSite } from './fleet-fixture.ts';
 import { dumpDom, sectionText } from './chromium.ts';
-import type { RolloutRecord } from '../../stacks/rollout/types.ts';
+import type { RolloutRecord } from '../../../stacks/rollout/types.ts';
 
-const REPO = resolve(import.meta.dirname, '../..');
+const REPO = resolve(import.meta.dirname, '../../..');
 const CLI = join(REPO, 'scripts/bin/gridforge.mjs');
 const root = mkdtempSync(join(tmpdir(), 'gf-rollout-hosts-'));
 const recordDir = join(root, 'records');
@@ -46,7 +46,7 @@ beforeAll(async () => {
   real = fleet.sites.filter((s) => s.host);
   // Initial state: every real site runs v1 with JAliEn pinned to JALIEN_OLD, deployed by the
   // deploy engine (hosts in parallel, the two VO-boxes of a host one after the other).
-  const { loadSiteSpec, deploySite } = await import('../../stacks/index.ts');
+  const { loadSiteSpec, deploySite } = await import('../../../stacks/index.ts');
   await Promise.all(
     fleet.hosts.map(async (h) => {
       for (const s of real.filter((x) => x.host === h)) {

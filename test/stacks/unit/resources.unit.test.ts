@@ -4,13 +4,13 @@
  * Pulumi host script carries what the SSH engine applies (one source for both engines).
  */
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../base/errors.ts';
-import { deriveSettings } from '../../stacks/settings.ts';
-import { diffAll } from '../../stacks/plan.ts';
-import { container, cvmfsConfig, daemonJson, directories, image, limits, network, RESOURCES, sysctl, systemdDropIns } from '../../stacks/resources/index.ts';
-import { raisedSysctls, sysctlFileContent } from '../../stacks/resources/sysctl.ts';
-import { containerCreateBody } from '../../stacks/resources/container.ts';
-import { hostSetupScript } from '../../stacks/pulumi/program.ts';
+import { UsageError } from '../../../base/errors.ts';
+import { deriveSettings } from '../../../stacks/settings.ts';
+import { diffAll } from '../../../stacks/plan.ts';
+import { container, cvmfsConfig, daemonJson, directories, image, limits, network, RESOURCES, sysctl, systemdDropIns } from '../../../stacks/resources/index.ts';
+import { raisedSysctls, sysctlFileContent } from '../../../stacks/resources/sysctl.ts';
+import { containerCreateBody } from '../../../stacks/resources/container.ts';
+import { hostSetupScript } from '../../../stacks/pulumi/program.ts';
 import { converged, desired, spec } from './fixtures.ts';
 
 const st = deriveSettings(spec());

@@ -15,12 +15,12 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { DockerApi } from '../../stacks/docker-api.ts';
-import { loadImage } from '../../stacks/resources/image.ts';
-import { archiveImageInfo } from '../../stacks/deploy-image.ts';
-import { parseSiteSpec } from '../../stacks/spec.ts';
-import { SshHost } from '../../stacks/ssh.ts';
-import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../testhost/index.ts';
+import { DockerApi } from '../../../stacks/docker-api.ts';
+import { loadImage } from '../../../stacks/resources/image.ts';
+import { archiveImageInfo } from '../../../stacks/deploy-image.ts';
+import { parseSiteSpec } from '../../../stacks/spec.ts';
+import { SshHost } from '../../../stacks/ssh.ts';
+import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../../support/testhost/index.ts';
 import { siteDoc } from './helpers.ts';
 
 const PREFIX = 'gfis';

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderFleetHtml, renderRolloutHtml, startRollout, type FleetRow } from '../../stacks/rollout/index.ts';
+import { renderFleetHtml, renderRolloutHtml, startRollout, type FleetRow } from '../../../stacks/rollout/index.ts';
 import { MemoryDriver, writeSites } from './memory-driver.ts';
 import { dumpDom, screenshot, sectionText } from './chromium.ts';
 

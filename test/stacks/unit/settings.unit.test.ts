@@ -1,6 +1,6 @@
 /** stacks/settings.ts deriveSettings: the one derivation both engines use, as plain data. */
 import { describe, expect, it } from 'vitest';
-import { deriveSettings, LABEL_HASH, LABEL_MANAGED, MANAGED_BY } from '../../stacks/settings.ts';
+import { deriveSettings, LABEL_HASH, LABEL_MANAGED, MANAGED_BY } from '../../../stacks/settings.ts';
 import { spec } from './fixtures.ts';
 
 describe('deriveSettings', () => {

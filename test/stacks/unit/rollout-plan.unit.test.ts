@@ -1,6 +1,6 @@
 /** stacks/rollout/plan.ts: canaries first, then waves interleaved across hosts. */
 import { describe, expect, it } from 'vitest';
-import { interleaveByHost, planWaves } from '../../stacks/rollout/plan.ts';
+import { interleaveByHost, planWaves } from '../../../stacks/rollout/plan.ts';
 
 const site = (site: string, host: string, canary = false) => ({ site, host, canary });
 const names = (w: { sites: { site: string }[] }[]) => w.map((x) => x.sites.map((s) => s.site));

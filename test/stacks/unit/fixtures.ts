@@ -3,10 +3,10 @@
  * (HostState + Docker inspect shapes) in which everything already matches the settings, which
  * each test then bends. No SSH, no engine.
  */
-import { parseSiteSpec, type SiteSpec } from '../../stacks/spec.ts';
-import { deriveSettings, type DeploySettings } from '../../stacks/settings.ts';
-import type { HostState } from '../../stacks/session.ts';
-import type { Desired, Observed } from '../../stacks/resources/types.ts';
+import { parseSiteSpec, type SiteSpec } from '../../../stacks/spec.ts';
+import { deriveSettings, type DeploySettings } from '../../../stacks/settings.ts';
+import type { HostState } from '../../../stacks/session.ts';
+import type { Desired, Observed } from '../../../stacks/resources/types.ts';
 
 export function siteDoc(): any {
   return {

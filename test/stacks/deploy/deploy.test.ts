@@ -9,8 +9,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanupStale, createLan, createTestHost, type Lan, type LanClient, type TestHost } from '../testhost/index.ts';
-import { initRepository, publishTree, checkout } from '../../cvmfs-publish/index.ts';
+import { cleanupStale, createLan, createTestHost, type Lan, type LanClient, type TestHost } from '../../support/testhost/index.ts';
+import { initRepository, publishTree, checkout } from '../../../cvmfs-publish/index.ts';
 import { buildVoboxImage, cli, siteDoc, snapshot, writeSite, type SiteOpts } from './helpers.ts';
 
 const PREFIX = 'gfdt';

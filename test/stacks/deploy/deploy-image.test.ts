@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { archiveImageInfo } from '../../stacks/deploy-image.ts';
+import { archiveImageInfo } from '../../../stacks/deploy-image.ts';
 
 const IMAGE = 'gridforge/base:debian-bookworm';
 let dir: string;

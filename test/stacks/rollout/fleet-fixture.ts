@@ -12,7 +12,7 @@
 import { execa } from 'execa';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../testhost/index.ts';
+import { cleanupStale, createLan, createTestHost, type Lan, type TestHost } from '../../support/testhost/index.ts';
 
 export const PREFIX = 'gfro';
 export const IMG_V1 = 'gfro/vobox-slurm:v1';
