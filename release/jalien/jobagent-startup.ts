@@ -5,7 +5,6 @@
  * Values come as plain data (the CLI reads the site file through stacks/ and the project config).
  */
 import { UsageError } from '../../base/errors.ts';
-import { shellQuote } from '../../base/shell-quote.ts';
 import { renderTemplate } from '../../templates/render.ts';
 import { validateJalienVersion } from './version.ts';
 
@@ -34,9 +33,6 @@ export interface JobAgentStartupInput {
   /** Extra `export NAME=value` lines (site environment). */
   env?: Record<string, string>;
 }
-
-/** Single-quote a value for bash (kept here for callers; the template quotes with the same function). */
-export { shellQuote };
 
 const JVM_SIZE = /^[0-9]+[kKmMgG]$/;
 
