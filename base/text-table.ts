@@ -1,10 +1,9 @@
 /**
- * Plain-text tables for the rollout reports (report-table.ts). The same column layout as the CLI's
- * scripts/lib/output.ts formatTable, kept here because stacks/ does not import scripts/ (the CLI sits
- * above it: see stacks/README.md "May import").
+ * Plain-text tables, one layout everywhere (CLI output, rollout reports, benchmarks): columns
+ * padded to their widest cell, a dashed rule under the headers, two spaces between columns.
  */
 
-/** Columns padded to their widest cell, a dashed rule under the headers, two spaces between columns. */
+/** Render `rows` under `headers` as a padded text table. */
 export function formatTable(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));

@@ -2,10 +2,10 @@
  * The site file (`sites/<name>.yaml`) as a typed, validated spec. Every error names the file and the
  * key path, says what was expected, and how to fix it (UsageError, exit 2).
  */
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { readdirSync, existsSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
 import { homedir } from 'node:os';
-import { load as loadYaml } from 'js-yaml';
+import { locateKey, readYamlFile } from '../base/yaml-file.ts';
 import { z } from 'zod';
 import { UsageError } from '../base/errors.ts';
 import { ipToInt, parseCidr, inSubnet } from './net.ts';
@@ -144,8 +144,11 @@ const HINTS: Record<string, string> = {
   'vobox.services': `Use only: ${SERVICES.join(', ')}.`,
 };
 
-/** Validate a parsed document; throws UsageError naming file + key path. */
-export function parseSiteSpec(doc: unknown, file = '<site spec>'): SiteSpec {
+/**
+ * Validate a parsed document; throws UsageError naming file + key path (and `line:column` when
+ * the YAML text is given).
+ */
+export function parseSiteSpec(doc: unknown, file = '<site spec>', text?: string): SiteSpec {
   const r = siteSpecSchema.safeParse(doc);
   if (!r.success) {
     const issues = r.error.issues;
@@ -157,8 +160,9 @@ export function parseSiteSpec(doc: unknown, file = '<site spec>'): SiteSpec {
       (first.code === 'unrecognized_keys'
         ? `Remove or correct the key(s) ${first.keys.join(', ')} (see sites/example.yaml for the known keys).`
         : `Correct ${key} in ${file} (see sites/example.yaml).`);
+    const at = text === undefined ? undefined : locateKey(text, first.path);
     throw new UsageError(`${first.message}`, {
-      where: `${file}: ${key}`,
+      where: `${file}${at ? `:${at}` : ''}: ${key}`,
       hint,
       detail: issues.length > 1 ? issues.slice(1).map((i) => `  also ${i.path.join('.') || '(top level)'}: ${i.message}`).join('\n') : undefined,
     });
@@ -174,13 +178,8 @@ export function parseSiteSpec(doc: unknown, file = '<site spec>'): SiteSpec {
 export function loadSiteSpec(file: string, opts: { checkSiblings?: boolean } = {}): SiteSpec {
   const abs = resolve(file);
   if (!existsSync(abs)) throw new UsageError('site file not found', { where: file, hint: 'Give the path of a site YAML file, e.g. sites/example.yaml.' });
-  let doc: unknown;
-  try {
-    doc = loadYaml(readFileSync(abs, 'utf8'));
-  } catch (err) {
-    throw new UsageError(`not valid YAML: ${(err as Error).message.split('\n')[0]}`, { where: file, hint: 'Fix the YAML syntax.' });
-  }
-  const spec = parseSiteSpec(doc, file);
+  const src = readYamlFile(file, { missingHint: 'Give the path of a site YAML file, e.g. sites/example.yaml.' });
+  const spec = parseSiteSpec(src.doc, file, src.text);
   const dir = dirname(abs);
   if (spec.host.identityFile) spec.host.identityFile = expandPath(spec.host.identityFile, dir);
   if (spec.host.knownHosts) spec.host.knownHosts = expandPath(spec.host.knownHosts, dir);
@@ -202,7 +201,7 @@ export function checkSiblings(spec: SiteSpec, abs: string): void {
     if (!/\.ya?ml$/.test(f) || join(dir, f) === abs) continue;
     let other: SiteSpec;
     try {
-      other = parseSiteSpec(loadYaml(readFileSync(join(dir, f), 'utf8')), f);
+      other = parseSiteSpec(readYamlFile(join(dir, f)).doc, f);
     } catch {
       continue; // not a site file (or broken: it is reported when it is used itself)
     }

@@ -25,10 +25,5 @@ export function printLine(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** A plain text table: columns padded to the widest cell. */
-export function formatTable(headers: string[], rows: (string | number)[][]): string {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
-  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd();
-  return [fmt(cells[0]), fmt(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(fmt)].join('\n');
-}
+/** The one table layout (base/text-table.ts). */
+export { formatTable } from '../../base/text-table.ts';

@@ -5,9 +5,9 @@
  *   `{ file, canary: true }`; canaries marked there are taken first by `--canary N`.
  * Every site file is validated through the driver before anything is changed.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { load } from 'js-yaml';
+import { readYamlFile } from '../../base/yaml-file.ts';
 import { z } from 'zod';
 import { UsageError } from '../../base/errors.ts';
 import type { SiteDescriptor, SiteDriver } from './driver.ts';
@@ -60,12 +60,7 @@ export function listInventory(source: string): InventoryEntry[] {
     }
     return files;
   }
-  let doc: unknown;
-  try {
-    doc = load(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new UsageError(`not valid YAML: ${(err as Error).message.split('\n')[0]}`, { where: source, hint: 'fix the YAML syntax' });
-  }
+  const { doc } = readYamlFile(source);
   const parsed = inventoryFileSchema.safeParse(doc);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

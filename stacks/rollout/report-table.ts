@@ -1,5 +1,5 @@
 /** Terminal reports: the rollout table, the dry-run plan, and the JSON document of a rollout. */
-import { formatTable } from './text-table.ts';
+import { formatTable } from '../../base/text-table.ts';
 import type { DryRunSite } from './rollout.ts';
 import { formatMs } from './timeout.ts';
 import { describeTarget, summarize, type RolloutRecord } from './types.ts';

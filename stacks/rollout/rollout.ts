@@ -11,7 +11,8 @@ import { RolloutExecutor, failureCount } from './execute.ts';
 import { loadInventory } from './inventory.ts';
 import { planWaves } from './plan.ts';
 import { DEFAULT_RECORD_DIR, loadRecord, newRolloutId, recordPath, saveRecord } from './record-store.ts';
-import { isAlive, SiteLocks } from './site-lock.ts';
+import { SiteLocks } from './site-lock.ts';
+import { isProcessAlive as isAlive } from '../../base/pid-lock.ts';
 import { mapBounded, withTimeout } from './timeout.ts';
 import { FINISHED_STATES, type RolloutOptions, type RolloutRecord, type SiteRecord, type Target } from './types.ts';
 

@@ -4,17 +4,13 @@
  * refused. A lock is created with O_EXCL; one whose owner process is gone (a killed runner) is
  * stale and may be taken over (by `resume`, or by a new rollout).
  */
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { mkdirSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { GridforgeError } from '../../base/errors.ts';
+import { isStale, ownerOfThisProcess, readLockOwner, tryCreateLock, type LockOwner } from '../../base/pid-lock.ts';
 
-export interface LockOwner {
-  rolloutId: string;
-  pid: number;
-  hostname: string;
-  at: string;
-}
+/** A site lock's owner: the base lock record (pid, host, started) plus the rollout holding it. */
+export type SiteLockOwner = LockOwner & { rolloutId: string };
 
 export function lockDir(recordDir: string): string {
   return resolve(recordDir, 'locks');
@@ -22,30 +18,6 @@ export function lockDir(recordDir: string): string {
 
 function lockFile(recordDir: string, site: string): string {
   return join(lockDir(recordDir), `${site.replace(/[^A-Za-z0-9._-]/g, '_')}.lock`);
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function readOwner(path: string): LockOwner | null {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as LockOwner;
-  } catch {
-    return null;
-  }
-}
-
-/** Whether a lock's owner still runs (same machine: pid check; another machine: assume yes). */
-function ownerLive(owner: LockOwner | null): boolean {
-  if (!owner) return false;
-  if (owner.hostname !== hostname()) return true;
-  return isAlive(owner.pid);
 }
 
 export class SiteLocks {
@@ -58,30 +30,27 @@ export class SiteLocks {
    */
   acquire(sites: string[]): void {
     mkdirSync(lockDir(this.recordDir), { recursive: true });
-    const me: LockOwner = { rolloutId: this.rolloutId, pid: process.pid, hostname: hostname(), at: new Date().toISOString() };
+    const me: SiteLockOwner = ownerOfThisProcess({ rolloutId: this.rolloutId });
     const conflicts: string[] = [];
     for (const site of sites) {
       const path = lockFile(this.recordDir, site);
       for (let attempt = 0; ; attempt++) {
-        try {
-          const fd = openSync(path, 'wx', 0o644);
-          writeSync(fd, JSON.stringify(me));
-          closeSync(fd);
+        if (tryCreateLock(path, me)) {
           this.held.push(path);
           break;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw err;
-          const owner = readOwner(path);
-          const ours = owner?.rolloutId === this.rolloutId && !(owner.pid !== process.pid && ownerLive(owner));
-          if (ownerLive(owner) && !ours) {
-            conflicts.push(`${site} (rollout ${owner!.rolloutId}, pid ${owner!.pid})`);
-            break;
-          }
-          try {
-            unlinkSync(path); // stale or ours: take it over
-          } catch {
-            /* raced with its owner releasing it */
-          }
+        }
+        if (attempt > 2) throw new GridforgeError('cannot take the site lock (it keeps changing hands)', { where: path, hint: 'run the rollout again' });
+        const owner = readLockOwner<SiteLockOwner>(path);
+        const live = !isStale(owner);
+        const ours = owner?.rolloutId === this.rolloutId && !(owner.pid !== process.pid && live);
+        if (live && !ours) {
+          conflicts.push(`${site} (rollout ${owner!.rolloutId}, pid ${owner!.pid})`);
+          break;
+        }
+        try {
+          unlinkSync(path); // stale or ours: take it over
+        } catch {
+          /* raced with its owner releasing it */
         }
       }
     }
@@ -96,7 +65,7 @@ export class SiteLocks {
 
   release(): void {
     for (const path of this.held) {
-      const owner = readOwner(path);
+      const owner = readLockOwner<SiteLockOwner>(path);
       if (owner && owner.pid === process.pid && owner.rolloutId === this.rolloutId) {
         try {
           unlinkSync(path);

@@ -20,6 +20,8 @@ import { renderStartupFromSite } from '../../scripts/cli/render.ts';
 import { deriveSettings } from '../../stacks/settings.ts';
 import { hostSetupScript } from '../../stacks/pulumi/program.ts';
 import { GridforgeError } from '../../base/errors.ts';
+
+const reEscape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 import { gridforge, removeDir, tempDir } from './helpers.ts';
 
 let dir: string;
@@ -164,7 +166,7 @@ describe('site file values cannot inject commands into rendered scripts', () => 
           expect(err, what).toBeInstanceOf(GridforgeError);
           const e = err as GridforgeError;
           expect(e.exitCode, `${what}: ${e.message}`).toBe(2);
-          expect(e.where, what).toBe(`${file}: ${field.key}`);
+          expect(e.where, what).toMatch(new RegExp(`^${reEscape(file)}:\\d+:\\d+: ${reEscape(field.key)}$`)); // file:line:column: key
           expect(e.message, what).toMatch(/^expected /);
           refused++;
           continue;
@@ -198,7 +200,7 @@ describe('site file values cannot inject commands into rendered scripts', () => 
       const out = join(dir, `cli-${key}.sh`);
       const r = await gridforge(['render', 'jobagent-startup', '--site', file, '-o', out]);
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toContain(`${file}: ${key}: expected `);
+      expect(r.stderr).toMatch(new RegExp(`${reEscape(file)}:\\d+:\\d+: ${reEscape(key)}: expected `));
       expect(existsSync(out)).toBe(false);
     }
     expect(existsSync(marker)).toBe(false);
