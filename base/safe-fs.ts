@@ -152,3 +152,26 @@ export function checkOutputTarget(target: string, flag: string, kind: 'file' | '
   if (kind === 'dir' && !st.isDirectory()) throw new UsageError(`${flag}: exists and is not a directory`, { where: target, hint: `Remove it or pass another ${flag} (a new or empty directory).` });
   return st;
 }
+
+/**
+ * writeFileAtomic with the write on the thread pool, for large caches written while the caller
+ * goes on working: the same exclusive no-follow temporary beside `target`, then rename; a failure
+ * leaves the old file and no temporary.
+ */
+export async function writeFileAtomicAsync(target: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
+  const tmp = tempNameBeside(target);
+  const fh = await fs.promises.open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);
+  try {
+    try {
+      await fh.writeFile(data);
+      await fh.chmod(opts.mode ?? 0o644);
+      if (opts.durable) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, target);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+}

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { writeFileAtomicAsync } from '../base/safe-fs.ts';
 import { RowImage } from './catalog-image.ts';
 import type { CatalogBase } from './catalog.ts';
 import { objectPath } from './format.ts';
@@ -37,13 +38,11 @@ export class RowImageStore {
    */
   async write(hash: string, image: RowImage): Promise<void> {
     if (image.count < MIN_ROWS) return;
-    const tmp = `${this.file(hash)}.${process.pid}.tmp`;
     try {
       await fs.promises.mkdir(this.dir, { recursive: true });
-      await fs.promises.writeFile(tmp, image.serialize());
-      await fs.promises.rename(tmp, this.file(hash));
+      await writeFileAtomicAsync(this.file(hash), image.serialize());
     } catch {
-      await fs.promises.rm(tmp, { force: true });
+      // a cache: without the image the next write of this catalog is a full build
     }
   }
 

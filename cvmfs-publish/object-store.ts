@@ -3,8 +3,9 @@
  * blocks for incompressible content: object-compression.mjs), named by the SHA-1 of those bytes,
  * written to a temp file first and renamed to `data/xx/<rest>` (atomic; a killed writer leaves at
  * most a temp file that `repo abort` removes). Streams go through `data/txn/` (their hash is known
- * only at the end); objects hashed in memory are written beside their final name as
- * `.<rest>.<pid>.<n>.tmp`, which never matches an object name.
+ * only at the end); objects hashed in memory are written beside their final name, as
+ * `.<rest>.<12 hex>.tmp` here (base/safe-fs.ts writeFileAtomic) or `.<rest>.<pid>.w<thread>.<n>.tmp`
+ * by compress-worker.mjs; a leading dot never matches an object name.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -12,6 +13,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { writeFileAtomic } from '../base/safe-fs.ts';
 import { objectPath, type ObjectSuffix } from './format.ts';
 import { PROBE_BYTES, TAIL_PROBE_LIMIT, createObjectDeflate, deflateChunked, deflateObject } from './object-compression.mjs';
 
@@ -77,14 +79,7 @@ export class ObjectStore {
   storeCompressed(compressed: Buffer, hash: string, suffix: ObjectSuffix = ''): void {
     const dest = this.file(hash, suffix);
     if (fs.existsSync(dest)) return;
-    const tmp = this.tempFile();
-    try {
-      fs.writeFileSync(tmp, compressed);
-      fs.renameSync(tmp, dest);
-    } catch (err) {
-      fs.rmSync(tmp, { force: true });
-      throw err;
-    }
+    writeFileAtomic(dest, compressed);
     this.onCreate?.(dest);
   }
 

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicAsync } from '../base/safe-fs.ts';
 
 /** The stat fields that identify a file's content (an fs.Stats has them). */
 export interface FileIdentity {
@@ -155,14 +156,7 @@ export class ScanCache {
     head.writeUInt32LE(nums.length / NUMS, 8);
     const dir = path.dirname(this.file);
     await fs.promises.mkdir(dir, { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    try {
-      await fs.promises.writeFile(tmp, Buffer.concat([head, Buffer.from(nums.buffer, nums.byteOffset, nums.byteLength), hashes]));
-      await fs.promises.rename(tmp, this.file);
-    } catch (err) {
-      await fs.promises.rm(tmp, { force: true });
-      throw err;
-    }
+    await writeFileAtomicAsync(this.file, Buffer.concat([head, Buffer.from(nums.buffer, nums.byteOffset, nums.byteLength), hashes]));
     for (const f of OLD_FILES) await fs.promises.rm(path.join(dir, f), { force: true });
   }
 }
