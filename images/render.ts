@@ -11,9 +11,10 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fchmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { load as loadYaml } from 'js-yaml';
+import { z } from 'zod';
 import { UsageError } from '../base/errors.ts';
 import { makeTempDirBeside, openDirNoFollow, openExclusive } from '../base/safe-fs.ts';
+import { readYamlFile, validateYaml } from '../base/yaml-file.ts';
 import { renderText, TEMPLATES_DIR } from '../templates/render.ts';
 import { OS_BIND_POINTS, SERVICES } from '../templates/vobox-contract.ts';
 import { getImage, type ImageConfig, type ImagesConfig, type JobImageConfig, type VoboxImageConfig } from './config.ts';
@@ -65,9 +66,11 @@ export function readPackageList(file: string, displayName = file): string[] {
   return packages;
 }
 
-interface VoboxPackages {
-  [pm: string]: { base: string[]; flavours: Record<string, string[]>; repoSetup?: Record<string, string[]> };
-}
+/** templates/vobox/packages.yaml: per package manager a base set, packages per batch flavour, repository setup steps. */
+const VoboxPackages = z.record(
+  z.string(),
+  z.object({ base: z.array(z.string()), flavours: z.record(z.string(), z.array(z.string())), repoSetup: z.record(z.string(), z.array(z.string())).optional() }),
+);
 
 /** What every Dockerfile template needs of an image: its name, OS and base, and the install partial. */
 function commonContext(img: VoboxImageConfig | JobImageConfig) {
@@ -82,7 +85,7 @@ function commonContext(img: VoboxImageConfig | JobImageConfig) {
 
 function voboxContext(img: VoboxImageConfig) {
   const file = path.join(TEMPLATES_DIR, 'vobox', 'packages.yaml');
-  const data = loadYaml(readFileSync(file, 'utf8')) as VoboxPackages;
+  const data = validateYaml(readYamlFile(file), VoboxPackages);
   const pm = data[img.base.packageManager];
   const flavourPackages = pm?.flavours?.[img.flavour];
   if (!pm || !flavourPackages) {
