@@ -6,15 +6,10 @@ import type { Command } from 'commander';
 import { UsageError } from '../lib/errors.ts';
 import { printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
+import { collect } from './options.ts';
+import { LAYER_SIZE_ENV, parseByteSize } from '../../images/archive/limits.ts';
 import { flattenToArchive, flattenToEngine, flattenToOci, type FlattenResult } from '../../images/flatten/index.ts';
 import { DEFAULT_BIND_POINTS, writeSandbox, type SandboxResult } from '../../images/sandbox/index.ts';
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-/** The environment variable images/archive/limits.ts reads for the per-layer size limit. */
-const LAYER_SIZE_ENV = 'GRIDFORGE_MAX_LAYER_SIZE';
 
 /**
  * `--max-layer-size <size>`: the per-layer uncompressed size limit of the image reader
@@ -23,9 +18,7 @@ const LAYER_SIZE_ENV = 'GRIDFORGE_MAX_LAYER_SIZE';
  */
 function applyMaxLayerSize(size: string | undefined): void {
   if (size === undefined) return;
-  if (!/^\s*[0-9]+(?:\.[0-9]+)?\s*[KMGT]?(?:i?B)?\s*$/i.test(size) || !/[1-9]/.test(size)) {
-    throw new UsageError(`invalid size ${JSON.stringify(size)}`, { where: '--max-layer-size', hint: 'Give a positive number of bytes, optionally with K, M, G or T (binary units), e.g. 100G.' });
-  }
+  parseByteSize(size, '--max-layer-size');
   process.env[LAYER_SIZE_ENV] = size;
 }
 

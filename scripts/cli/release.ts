@@ -17,6 +17,7 @@ import {
 import { loadConfig, type ProjectConfig } from './project-config.ts';
 import { printJson, printLine, progress } from '../lib/output.ts';
 import { action } from './command.ts';
+import { collect } from './options.ts';
 
 interface GlobalOpts {
   config?: string;
@@ -32,10 +33,6 @@ interface GlobalOpts {
 /** The project config when the file exists (release jalien/java32/default work without one). */
 function optionalConfig(file = 'gridforge.yaml'): ProjectConfig | undefined {
   return existsSync(file) ? loadConfig(file) : undefined;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 function printJava32(rt: AssembledRuntime): void {

@@ -14,6 +14,7 @@ import { loadConfig } from './project-config.ts';
 import { UsageError } from '../lib/errors.ts';
 import { printJson, printLine } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
+import { collect } from './options.ts';
 
 export interface RenderOpts {
   site?: string;
@@ -28,10 +29,6 @@ export interface RenderOpts {
   ttl?: string;
   env?: string[];
   json?: boolean;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 /**

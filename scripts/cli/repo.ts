@@ -3,18 +3,13 @@ import type { Command } from 'commander';
 import { UsageError } from '../lib/errors.ts';
 import { formatTable, printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
+import { optionalInt as int } from './options.ts';
 import {
   abortTransaction, checkout, diffTags, garbageCollect, initRepository, link, listRevisions, listTags, openRepository,
   publishTree, removePath, rollback, serveRepository, tagRevision, verifyRepository,
 } from '../../cvmfs-publish/index.ts';
 
 type Json = { json?: boolean };
-
-function int(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a non-negative integer, got "${v}"`, { where: name, hint: `pass e.g. ${name} 3` });
-  return Number(v);
-}
 
 function out(opts: Json, value: unknown, human: () => void): void {
   if (opts.json) printJson(value);
