@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { CATALOG_SCHEMA_SQL } from './catalog-schema.ts';
+import { newCvmfsDatabase } from './sqlite-db.ts';
 import { buildRowImage, diffRows, type RowImage } from './catalog-image.ts';
 import { COUNTER_NAMES, DEFAULT_TTL, Flags, NULL_HASH, SCHEMA_REVISION, SCHEMA_VERSION, addCounters, md5path, zeroCounters, type Counters } from './format.ts';
 import type { Entry } from './entry.ts';
@@ -53,9 +54,7 @@ const INSERT_ROW = 'INSERT INTO catalog (md5path_1, md5path_2, parent_1, parent_
 
 /** A new catalog holding every row of the image. */
 function freshCatalog(image: RowImage): Database.Database {
-  const db = new Database(':memory:');
-  db.pragma('page_size = 1024');
-  for (const sql of CATALOG_SCHEMA_SQL) db.exec(sql);
+  const db = newCvmfsDatabase(CATALOG_SCHEMA_SQL);
   const insert = db.prepare(INSERT_ROW);
   db.transaction(() => {
     for (let i = 0; i < image.count; i++) insert.run(image.values(i));

@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { HISTORY_SCHEMA_SQL } from './catalog-schema.ts';
+import { newCvmfsDatabase } from './sqlite-db.ts';
 
 export interface Tag {
   name: string;
@@ -21,13 +22,7 @@ export class History {
   private constructor(private db: Database.Database) {}
 
   static create(fqrn: string): History {
-    const db = new Database(':memory:');
-    db.pragma('page_size = 1024');
-    for (const sql of HISTORY_SCHEMA_SQL) db.exec(sql);
-    const p = db.prepare('INSERT INTO properties (key, value) VALUES (?,?)');
-    p.run('schema', '1.0');
-    p.run('schema_revision', '3');
-    p.run('fqrn', fqrn);
+    const db = newCvmfsDatabase(HISTORY_SCHEMA_SQL, [['schema', '1.0'], ['schema_revision', '3'], ['fqrn', fqrn]]);
     db.prepare("INSERT INTO branches (branch, parent, initial_revision) VALUES ('', NULL, 0)").run();
     return new History(db);
   }

@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { REFLOG_SCHEMA_SQL, RefType } from './catalog-schema.ts';
+import { newCvmfsDatabase } from './sqlite-db.ts';
 
 export type RefKind = keyof typeof RefType;
 
@@ -12,14 +13,7 @@ export class Reflog {
   private constructor(private db: Database.Database) {}
 
   static create(fqrn: string): Reflog {
-    const db = new Database(':memory:');
-    db.pragma('page_size = 1024');
-    for (const sql of REFLOG_SCHEMA_SQL) db.exec(sql);
-    const p = db.prepare('INSERT INTO properties (key, value) VALUES (?,?)');
-    p.run('schema', '1.0');
-    p.run('schema_revision', '0');
-    p.run('fqrn', fqrn);
-    return new Reflog(db);
+    return new Reflog(newCvmfsDatabase(REFLOG_SCHEMA_SQL, [['schema', '1.0'], ['schema_revision', '0'], ['fqrn', fqrn]]));
   }
 
   static open(bytes: Buffer): Reflog {
