@@ -175,3 +175,8 @@ export async function writeFileAtomicAsync(target: string, data: string | Uint8A
     throw err;
   }
 }
+
+/** This process's effective uid, for ownership checks (-1 where the platform has none). */
+export function effectiveUid(): number {
+  return typeof process.geteuid === 'function' ? process.geteuid() : -1;
+}

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { removeOnInterrupt } from '../base/cleanup.ts';
 import { UsageError } from '../base/errors.ts';
-import { isSingleComponent, makeTempDirBeside, openDirNoFollow, openExclusive } from '../base/safe-fs.ts';
+import { effectiveUid as euid, isSingleComponent, makeTempDirBeside, openDirNoFollow, openExclusive } from '../base/safe-fs.ts';
 import { normalizeRepoPath } from './format.ts';
 import { openRepository, type ReaderOptions, type RepositoryReader, type StatResult } from './reader.ts';
 
@@ -34,10 +34,6 @@ export interface CheckoutResult {
   dirs: number;
   symlinks: number;
   bytes: number;
-}
-
-function euid(): number {
-  return typeof process.geteuid === 'function' ? process.geteuid() : -1;
 }
 
 /** The destination must be absent or an empty real directory (a symlink there is refused, never followed). */

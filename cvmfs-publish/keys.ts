@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { GridforgeError, UsageError } from '../base/errors.ts';
-import { openExclusive, readBoundedFile } from '../base/safe-fs.ts';
+import { effectiveUid as euid, openExclusive, readBoundedFile } from '../base/safe-fs.ts';
 
 export interface KeyFiles {
   dir: string;
@@ -61,10 +61,6 @@ export interface EnsuredKeys {
   created: boolean;
   /** the keys directory itself was created now */
   dirCreated: boolean;
-}
-
-function euid(): number {
-  return typeof process.geteuid === 'function' ? process.geteuid() : -1;
 }
 
 /**

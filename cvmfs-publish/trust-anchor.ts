@@ -13,7 +13,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readBoundedFile } from '../base/safe-fs.ts';
+import { effectiveUid as euid, readBoundedFile } from '../base/safe-fs.ts';
 import { defaultKeysDir, keyFiles } from './keys.ts';
 
 export const SYSTEM_KEYS_DIR = '/etc/cvmfs/keys';
@@ -34,10 +34,6 @@ export interface AnchorSearch {
 function isInside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
-
-function euid(): number {
-  return typeof process.geteuid === 'function' ? process.geteuid() : -1;
 }
 
 /** Why the caller cannot trust `st` (a key file or its directory), or undefined. */
