@@ -1,5 +1,6 @@
 /**
- * Public API of the repository capability (contract 5). Other capabilities import from here only.
+ * Public API of the repository capability (described in cvmfs-publish/README.md). Other capabilities
+ * import from here only.
  */
 export { initRepository, readHead, readRepoConfig, type InitOptions, type InitResult, type RepoConfig } from './repository.ts';
 export { openTransaction, Transaction, type TransactionOptions, type CommitOptions, type CommitResult, type PutTreeResult } from './transaction.ts';

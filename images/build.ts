@@ -60,7 +60,7 @@ async function gitValue(root: string, args: string[]): Promise<string | undefine
   }
 }
 
-/** The labels of contract 4 plus the image's own. */
+/** The labels every gridforge image carries (images/README.md: OCI annotations and `io.gridforge.*`) plus the image's own. */
 export async function imageLabels(
   config: ImagesConfig,
   name: string,

@@ -1,8 +1,9 @@
 /**
  * The VO-box and job-image contract the templates implement, defined once: the service names
  * (templates/vobox/rootfs: one supervisord program each, `GRIDFORGE_SERVICES`), the default set,
- * and the bind points a job image / sandbox must already have (../shared/design/REFERENCES.md
- * section 2). gridforge.yaml (images/config.ts), site files (stacks/spec.ts), the image renderer
+ * and the bind points a job image / sandbox must already have (the binds of JAliEn
+ * `src/alien/site/JobAgent.java`; apptainer/apptainer `internal/pkg/build/sources/base_environment.go`).
+ * gridforge.yaml (images/config.ts), site files (stacks/spec.ts), the image renderer
  * (images/render.ts) and the sandbox writer (images/sandbox/apptainer-layout.ts) import it.
  */
 
@@ -15,9 +16,9 @@ export const DEFAULT_SERVICES: ServiceName[] = ['cron', 'rsyslog', 'sshd'];
 
 /**
  * Bind destinations a job runs with, pre-created because without overlay/underlay (unprivileged
- * Apptainer on worker nodes) a destination that does not exist fails: REFERENCES section 2's
- * /cvmfs, /workdir, /srv, /etc/localtime; /tmp (JAliEn binds `<workdir>/tmp:/tmp`), /var/tmp,
- * /etc/hosts and /etc/resolv.conf (Apptainer binds its own by default).
+ * Apptainer on worker nodes) a destination that does not exist fails (Apptainer user
+ * guide, "Bind Paths and Mounts"): /cvmfs, /workdir, /srv, /etc/localtime; /tmp (JAliEn binds
+ * `<workdir>/tmp:/tmp`), /var/tmp, /etc/hosts and /etc/resolv.conf (Apptainer binds its own by default).
  */
 export const JOB_BIND_POINTS: string[] = ['/cvmfs', '/workdir', '/srv', '/tmp', '/var/tmp', '/etc/localtime', '/etc/hosts', '/etc/resolv.conf'];
 

@@ -1,5 +1,5 @@
 /**
- * Flatten an image to one layer (contract 3): `flattenToEngine`, `flattenToArchive`,
+ * Flatten an image to one layer (images/flatten/README.md): `flattenToEngine`, `flattenToArchive`,
  * `flattenToOci`. Input: engine reference, docker-save archive (any variant) or OCI layout dir.
  * The final tree is computed from layer headers (oldest first); surviving file contents are then
  * streamed from the source blobs straight into the output. Nothing is materialised on disk.

@@ -1,5 +1,6 @@
 /**
- * What Apptainer/Singularity expects in a sandbox besides the image root (REFERENCES §2):
+ * What Apptainer/Singularity expects in a sandbox besides the image root (apptainer/apptainer
+ * `internal/pkg/build/sources/base_environment.go` and `conveyorPacker_oci.go`):
  * `.singularity.d/{libs,actions,env}`, env scripts (10-docker2singularity.sh from Env),
  * runscript from Entrypoint + Cmd, labels.json, base directories, empty etc/hosts and
  * etc/resolv.conf, the `singularity` and `environment` links, and pre-created bind points

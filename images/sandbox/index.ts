@@ -1,5 +1,5 @@
 /**
- * Apptainer/Singularity sandboxes (contract 3): `writeSandbox({ source, output, bindPoints })`
+ * Apptainer/Singularity sandboxes (images/sandbox/README.md): `writeSandbox({ source, output, bindPoints })`
  * writes the flattened root plus `.singularity.d/` and bind points into a directory (built in a
  * temporary sibling, renamed at the end); `writeSandboxToSink` does the same into any sink
  * (e.g. a CernVM-FS repository transaction). Setuid/setgid bits are dropped unless

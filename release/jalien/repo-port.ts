@@ -1,5 +1,5 @@
 /**
- * The slice of the repository API (contract 5, `cvmfs-publish/index.ts`) that releases use, plus
+ * The slice of the repository API (`cvmfs-publish/index.ts`) that releases use, plus
  * two helpers on top of it: compare planned content with what a revision holds (through the
  * reader, by content hash) and apply planned entries inside a transaction.
  */

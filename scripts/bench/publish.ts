@@ -3,7 +3,7 @@
  * compressible) into a fresh repository, then republish with 1% of the files changed; baselines
  * in the same invocation: `tar -c | pigz -p 2` and `cp -a` of the same tree.
  * Run: node --import tsx scripts/bench/publish.ts [--scale 1] [--runs 3] [--keep]   (medians of --runs)
- * Targets (issue 7): first publish >= 2,000 files/s and >= 0.8x pigz throughput; incremental <= 10% of first.
+ * Targets (cvmfs-publish/README.md, "Tests and benchmark"): first publish >= 2,000 files/s and >= 0.8x pigz throughput; incremental <= 10% of first.
  * One more row publishes with GRIDFORGE_STORE_INCOMPRESSIBLE=0 (deflate level 6 for every file, as
  * pigz does) to show what storing incompressible content as stored blocks saves.
  */

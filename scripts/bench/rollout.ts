@@ -1,6 +1,6 @@
 /**
  * Rollout scale benchmark: an inventory of many sites (default 200) spread over real test hosts
- * (contract 6: own sshd + dockerd each), rolled out through the real deploy engine (contract 7)
+ * (test/support/testhost/: own sshd + dockerd each), rolled out through the real deploy engine (stacks/)
  * by the real orchestration. What it reports:
  *   - baseline: the same orchestration with concurrency 1 over a sample of sites (one at a time);
  *   - the full rollout with bounded concurrency: wall time against the sum of the per-site deploy

@@ -97,7 +97,7 @@ afterAll(async () => {
 });
 
 describe('image build on the real Docker engine', () => {
-  it('builds vobox-slurm (flattened by default): the ref is the last stdout line, labels of contract 4 set', async () => {
+  it('builds vobox-slurm (flattened by default): the ref is the last stdout line, the gridforge image labels set', async () => {
     const r = await gridforge(['--config', cfg.file, 'image', 'build', 'vobox-slurm', '--json'], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const rec = JSON.parse(r.stdout);

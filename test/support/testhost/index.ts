@@ -1,14 +1,14 @@
 /**
- * Test hosts on this machine (contract 6): a Linux bridge as a test LAN, and "hosts" on it that
+ * Test hosts on this machine (test/support/testhost/README.md): a Linux bridge as a test LAN, and "hosts" on it that
  * each have their own network namespace + mount namespace (private /etc/docker,
  * /etc/security/limits.d, /run, /var/lib/docker, /var/lib/containerd), their own sshd and their
  * own dockerd, and `eth0` a veth into the LAN bridge. A LAN client is a bare network namespace on
  * the same bridge. Everything is named with the caller's prefix and removed by destroy() or, for
  * leftovers of killed runs, by cleanupStale(prefix).
  *
- * How a host is held together (REFERENCES §6): a holder process is started with
- * `nsenter --net=/run/netns/<ns> unshare --mount --propagation private`; it bind-mounts the private
- * directories and then sleeps. sshd and dockerd are started by joining the holder's namespaces
+ * How a host is held together (`ip netns exec` alone would hide the cgroup mounts dockerd needs):
+ * a holder process is started with `nsenter --net=/run/netns/<ns> unshare --mount --propagation
+ * private`; it bind-mounts the private directories and then sleeps. sshd and dockerd are started by joining the holder's namespaces
  * (`nsenter -t <holder> -n -m`). Every process of a host (holder, sshd, ssh sessions, dockerd,
  * containerd, shims and its containers via --cgroup-parent) lives in the pids cgroup
  * `/<ns>`, so cleanup can find and kill all of them even after the test process died.
