@@ -1,8 +1,9 @@
 /**
- * The two kinds of failure every command reports.
- * - UsageError: bad usage or bad input (a file, key or archive entry at fault) -> exit 2.
- * - GridforgeError: an operation failed (engine, network, host) -> exit 1.
- * Both carry a `hint` that says how to fix it; the CLI prints message + hint as one paragraph.
+ * The two kinds of failure every library reports.
+ * - UsageError: bad usage or bad input (a file, key or archive entry at fault).
+ * - GridforgeError: an operation failed (engine, network, host).
+ * Both carry `where` (what is at fault) and a `hint` that says how to fix it. They carry no exit
+ * code: the CLI maps them (scripts/cli/errors-to-exit.ts: UsageError 2, anything else 1).
  */
 export interface ErrorDetails {
   /** How to fix it, in one or two sentences. */
@@ -15,7 +16,6 @@ export interface ErrorDetails {
 }
 
 export class GridforgeError extends Error {
-  readonly exitCode: number = 1;
   readonly hint?: string;
   readonly where?: string;
   readonly detail?: string;
@@ -29,26 +29,8 @@ export class GridforgeError extends Error {
 }
 
 export class UsageError extends GridforgeError {
-  override readonly exitCode: number = 2;
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, details);
     this.name = 'UsageError';
   }
-}
-
-/** Render an error as the one paragraph users see (plus optional detail lines). */
-export function formatError(err: unknown): string {
-  if (err instanceof GridforgeError) {
-    const head = err.where ? `${err.where}: ${err.message}` : err.message;
-    const parts = [`error: ${head}`];
-    if (err.hint) parts[0] += ` ${err.hint.startsWith('Fix') || err.hint.startsWith('fix') ? '' : 'Fix: '}${err.hint}`;
-    if (err.detail) parts.push(err.detail.trimEnd());
-    return parts.join('\n');
-  }
-  if (err instanceof Error) return `error: ${err.message}`;
-  return `error: ${String(err)}`;
-}
-
-export function exitCodeOf(err: unknown): number {
-  return err instanceof GridforgeError ? err.exitCode : 1;
 }

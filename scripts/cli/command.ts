@@ -4,7 +4,7 @@
  * exit code (0 ok, 1 failed, 2 bad usage or input).
  */
 import type { Command } from 'commander';
-import { exitCodeOf, formatError } from '../lib/errors.ts';
+import { exitCodeOf, formatError } from './errors-to-exit.ts';
 
 export type Handler = (...args: any[]) => Promise<number | void> | number | void;
 

@@ -2,20 +2,12 @@
 import { resolve } from 'node:path';
 import { writeFileAtomic } from '../../base/safe-fs.ts';
 import type { Command } from 'commander';
-import { UsageError } from '../lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { formatTable, printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { fleetStatus, renderFleetHtml, splitGlobs, type FleetRow } from '../../stacks/rollout/index.ts';
+import { collect, wholeNumber } from './options.ts';
 import { formatMs } from '../../stacks/rollout/timeout.ts';
-
-function int(name: string, min: number) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${name} must be a whole number >= ${min}, got "${v}"`, { where: name, hint: `give e.g. ${name} 8` });
-    return Number(v);
-  };
-}
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 function health(r: FleetRow): string {
   if (r.error) return 'UNREACHABLE';
@@ -31,7 +23,7 @@ export function register(program: Command): void {
       .command('status')
       .description('Per site: image, JAliEn version, uptime, health; sites read in parallel, each under a timeout')
       .argument('<sites>', 'a directory of site files (sites/) or an inventory.yaml listing them')
-      .option('--concurrency <n>', 'sites read at the same time', int('--concurrency', 1), 16)
+      .option('--concurrency <n>', 'sites read at the same time', wholeNumber('--concurrency', 1), 16)
       .option('--timeout <s>', 'budget per site, seconds (unreachable sites are reported after it; default: 20)', (v: string) => {
         const n = Number(v);
         if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got "${v}"`, { where: '--timeout', hint: 'give e.g. --timeout 20' });

@@ -3,7 +3,7 @@
  * work is in images/flatten and images/sandbox.
  */
 import type { Command } from 'commander';
-import { UsageError } from '../lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { collect } from './options.ts';

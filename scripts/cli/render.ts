@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../../base/safe-fs.ts';
 import { renderJobAgentStartup } from '../../release/index.ts';
 import { loadSiteSpec, type SiteSpec } from '../../stacks/spec.ts';
 import { loadConfig } from './project-config.ts';
-import { UsageError } from '../lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { printJson, printLine } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { collect } from './options.ts';

@@ -1,6 +1,6 @@
 /** `gridforge repo ...`: CernVM-FS repository commands (work happens in cvmfs-publish/). */
 import type { Command } from 'commander';
-import { UsageError } from '../lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { formatTable, printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { optionalInt as int } from './options.ts';

@@ -5,9 +5,10 @@
 import { resolve } from 'node:path';
 import { writeFileAtomic } from '../../base/safe-fs.ts';
 import type { Command } from 'commander';
-import { UsageError } from '../lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { printJson, printLine, progress, warn } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
+import { collect, wholeNumber, seconds } from './options.ts';
 import {
   abortRollout,
   DEFAULT_OPTIONS,
@@ -34,23 +35,6 @@ async function engineDriver(): Promise<SiteDriver> {
   const { createEngineDriver } = await import('../../stacks/rollout/engine-driver.ts');
   return createEngineDriver();
 }
-
-function int(name: string, min: number) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${name} must be a whole number >= ${min}, got "${v}"`, { where: name, hint: `give e.g. ${name} ${Math.max(min, 2)}` });
-    return Number(v);
-  };
-}
-
-function seconds(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number of seconds, got "${v}"`, { where: name, hint: `give e.g. ${name} 120` });
-    return Math.round(n * 1000);
-  };
-}
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 const stamp = () => new Date().toISOString().slice(11, 19);
 const live = (line: string) => progress(`${stamp()} ${line}`);
@@ -131,16 +115,16 @@ export function register(program: Command): void {
       .argument('[inventory]', 'a directory of site files (sites/) or an inventory.yaml listing them')
       .option('--image <ref>', 'the new VO-box image (reference or local docker-save archive)')
       .option('--jalien <version>', 'the new JAliEn version (the CE must report it)')
-      .option('--canary <n>', 'canary sites, deployed first (inventory `canary: true` first, then inventory order)', int('--canary', 0), DEFAULT_OPTIONS.canary)
-      .option('--concurrency <n>', 'sites deployed at the same time (wave size)', int('--concurrency', 1), DEFAULT_OPTIONS.concurrency)
-      .option('--max-failures <n>', 'stop when more than this many sites failed (default 0: stop at the first failure, i.e. a failed canary; with resume: the new budget)', int('--max-failures', 0), DEFAULT_OPTIONS.maxFailures)
+      .option('--canary <n>', 'canary sites, deployed first (inventory `canary: true` first, then inventory order)', wholeNumber('--canary', 0), DEFAULT_OPTIONS.canary)
+      .option('--concurrency <n>', 'sites deployed at the same time (wave size)', wholeNumber('--concurrency', 1), DEFAULT_OPTIONS.concurrency)
+      .option('--max-failures <n>', 'stop when more than this many sites failed (default 0: stop at the first failure, i.e. a failed canary; with resume: the new budget)', wholeNumber('--max-failures', 0), DEFAULT_OPTIONS.maxFailures)
       .option('--only <glob>', 'only sites whose name matches (repeatable, comma-separated)', collect)
       .option('--exclude <glob>', 'skip sites whose name matches (repeatable, comma-separated)', collect)
       .option('--dry-run', 'print the waves and every site\'s current version; change nothing')
       .option('--site-timeout <s>', `budget per site for the deploy, seconds (default: ${DEFAULT_OPTIONS.siteTimeoutMs / 1000})`, seconds('--site-timeout'))
       .option('--health-timeout <s>', `how long the health gate waits, seconds (default: ${DEFAULT_OPTIONS.healthTimeoutMs / 1000})`, seconds('--health-timeout'))
       .option('--status-timeout <s>', `budget for reading one site (unreachable sites fail after it), seconds (default: ${DEFAULT_OPTIONS.statusTimeoutMs / 1000})`, seconds('--status-timeout'))
-      .option('--per-host <n>', 'VO-boxes of one Docker host deployed at the same time', int('--per-host', 1), DEFAULT_OPTIONS.perHost)
+      .option('--per-host <n>', 'VO-boxes of one Docker host deployed at the same time', wholeNumber('--per-host', 1), DEFAULT_OPTIONS.perHost)
       .option('--record-dir <dir>', 'directory of rollout records and site locks', DEFAULT_RECORD_DIR)
       .option('--record <file>', 'write the rollout record to this file (its directory holds the locks)')
       .option('--html <file>', 'also write the self-contained HTML report to this file'),

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { action, withJson } from './command.ts';
-import { UsageError } from '../lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { formatTable, printJson, printLine, progress, warn } from '../lib/output.ts';
 import { SERVICES, deploySite, destroySite, formatPlan, loadSiteSpec, planSite, preflight, siteLogs, siteStatus, type Plan } from '../../stacks/index.ts';
 

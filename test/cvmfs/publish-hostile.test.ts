@@ -11,7 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initRepository, publishTree } from '../../cvmfs-publish/index.ts';
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { CLI, gf, rmrf, tmpDir } from './helpers.ts';
 
 let dir: string;

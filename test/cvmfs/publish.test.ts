@@ -16,7 +16,7 @@ import {
 import { readCatalog } from '../../cvmfs-publish/catalog.ts';
 import { objectPath } from '../../cvmfs-publish/format.ts';
 import { MAIN_BUDGET } from '../../cvmfs-publish/source-scan.ts';
-import { UsageError } from '../../scripts/lib/errors.ts';
+import { UsageError } from '../../base/errors.ts';
 import { gf, inflateObject, makeTree, manifestFields, rmrf, tmpDir } from './helpers.ts';
 
 let dir: string;

@@ -20,6 +20,7 @@ import { flattenToArchive } from '../../images/flatten/index.ts';
 import { scanLayers } from '../../images/archive/layer-scan.ts';
 import { indexTarFile } from '../../images/archive/tar-index.ts';
 import { encodeHeader, END_OF_ARCHIVE, padded, type EntryType } from '../../images/archive/tar-format.ts';
+import { UsageError } from '../../base/errors.ts';
 import { exportTree, imageConfig, isDockerPlaceholder, layerTar, legacyArchive, PREFIX, removeImages, sha256hex, treeFromTarFile, type ImageSpec } from './helpers.ts';
 
 const CLI = path.resolve('scripts/bin/gridforge.mjs');
@@ -135,7 +136,8 @@ async function refusal(source: string): Promise<{ exitCode?: number; message: st
   const err = await flattenToArchive({ source, output: path.join(work, 'out.tar') }).then(() => null, (e) => e);
   expect(err, 'must be refused').not.toBeNull();
   expect(fs.existsSync(path.join(work, 'out.tar'))).toBe(false);
-  return { exitCode: err.exitCode, message: err.message, where: err.where, text: `${err.where}: ${err.message} ${err.hint}` };
+  return { exitCode: err instanceof UsageError ? 2 : 1, // what the CLI exits with (scripts/cli/errors-to-exit.ts)
+    message: err.message, where: err.where, text: `${err.where}: ${err.message} ${err.hint}` };
 }
 
 // ------------------------------------------------------------------ 1. tar parsing as the engine does
@@ -362,7 +364,8 @@ describe('decompression bombs', () => {
     fs.writeFileSync(file, blob);
     const spool = fs.mkdtempSync(path.join(work, 'spool-entries-'));
     const err = await scanLayers([{ label: 'layer 1 (many)', file, offset: 0, size: blob.length, diffId: digestOf(many) }], spool, undefined, { maxEntries: 20 }).then(() => null, (e) => e);
-    expect(err).toMatchObject({ exitCode: 2, message: 'more than 20 entries' });
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err).toMatchObject({ message: 'more than 20 entries' });
     expect(err.where).toBe('layer 1 (many): f20');
     expect(fs.readdirSync(spool)).toEqual([]);
   });

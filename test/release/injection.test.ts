@@ -22,6 +22,7 @@ import { hostSetupScript } from '../../stacks/pulumi/program.ts';
 import { GridforgeError } from '../../base/errors.ts';
 
 const reEscape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+import { UsageError } from '../../base/errors.ts';
 import { gridforge, removeDir, tempDir } from './helpers.ts';
 
 let dir: string;
@@ -165,7 +166,7 @@ describe('site file values cannot inject commands into rendered scripts', () => 
         } catch (err) {
           expect(err, what).toBeInstanceOf(GridforgeError);
           const e = err as GridforgeError;
-          expect(e.exitCode, `${what}: ${e.message}`).toBe(2);
+          expect(e, `${what}: ${e.message}`).toBeInstanceOf(UsageError); // exit 2
           expect(e.where, what).toMatch(new RegExp(`^${reEscape(file)}:\\d+:\\d+: ${reEscape(field.key)}$`)); // file:line:column: key
           expect(e.message, what).toMatch(/^expected /);
           refused++;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { SiteOperationError, type OperationOptions, type SiteDescriptor, type SiteDriver, type SiteObservation } from '../../../stacks/rollout/driver.ts';
 import type { Previous, Target } from '../../../stacks/rollout/types.ts';
-import { UsageError } from '../../../scripts/lib/errors.ts';
+import { UsageError } from '../../../base/errors.ts';
 
 export interface MemorySite {
   image: string | null;

@@ -24,7 +24,7 @@ import {
   formatRolloutTable,
   type RolloutOptions,
 } from '../../../stacks/rollout/index.ts';
-import { GridforgeError, UsageError } from '../../../scripts/lib/errors.ts';
+import { GridforgeError, UsageError } from '../../../base/errors.ts';
 import { MemoryDriver, writeSites } from './memory-driver.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'gf-rollout-unit-'));
