@@ -90,7 +90,7 @@ export function parseConfig(raw: unknown, file: string): ProjectConfig {
 
 /**
  * Read the file with base/yaml-file.ts, keeping this command's wording ("cannot read the config
- * file", "malformed YAML") that users and test/images-build/bad-input.test.ts know.
+ * file", "malformed YAML") that users and test/images/build/bad-input.test.ts know.
  */
 function readConfigYaml(file: string): unknown {
   try {

@@ -9,9 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { flattenToArchive } from '../../images/flatten/index.ts';
-import { writeSandbox } from '../../images/sandbox/index.ts';
-import { indexTarFile } from '../../images/archive/tar-index.ts';
+import { flattenToArchive } from '../../../images/flatten/index.ts';
+import { writeSandbox } from '../../../images/sandbox/index.ts';
+import { indexTarFile } from '../../../images/archive/tar-index.ts';
 import { diffTrees, exportTree, layerTar, legacyArchive, PREFIX, removeImages, treeFromDir, treeFromTarFile, type E } from './helpers.ts';
 
 const BASE_SEED = Number(process.env.GF_FLATTEN_SEED ?? Date.now() % 1_000_000);

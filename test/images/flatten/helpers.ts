@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Parser } from 'tar';
 import { execa } from 'execa';
-import { encodeHeader, END_OF_ARCHIVE, padded, type EntryType, type TarHeader } from '../../images/archive/tar-format.ts';
+import { encodeHeader, END_OF_ARCHIVE, padded, type EntryType, type TarHeader } from '../../../images/archive/tar-format.ts';
 
 export const PREFIX = 'gfflat';
 

@@ -16,11 +16,11 @@ import zlib from 'node:zlib';
 import { execFileSync, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { flattenToArchive } from '../../images/flatten/index.ts';
-import { scanLayers } from '../../images/archive/layer-scan.ts';
-import { indexTarFile } from '../../images/archive/tar-index.ts';
-import { encodeHeader, END_OF_ARCHIVE, padded, type EntryType } from '../../images/archive/tar-format.ts';
-import { UsageError } from '../../base/errors.ts';
+import { flattenToArchive } from '../../../images/flatten/index.ts';
+import { scanLayers } from '../../../images/archive/layer-scan.ts';
+import { indexTarFile } from '../../../images/archive/tar-index.ts';
+import { encodeHeader, END_OF_ARCHIVE, padded, type EntryType } from '../../../images/archive/tar-format.ts';
+import { UsageError } from '../../../base/errors.ts';
 import { exportTree, imageConfig, isDockerPlaceholder, layerTar, legacyArchive, PREFIX, removeImages, sha256hex, treeFromTarFile, type ImageSpec } from './helpers.ts';
 
 const CLI = path.resolve('scripts/bin/gridforge.mjs');

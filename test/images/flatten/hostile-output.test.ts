@@ -17,8 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { initRepository, openRepository } from '../../cvmfs-publish/index.ts';
-import { encodeHeader, END_OF_ARCHIVE, padded } from '../../images/archive/tar-format.ts';
+import { initRepository, openRepository } from '../../../cvmfs-publish/index.ts';
+import { encodeHeader, END_OF_ARCHIVE, padded } from '../../../images/archive/tar-format.ts';
 import { dockerBuild, layerTar, legacyArchive, PREFIX, removeImages, type E } from './helpers.ts';
 
 const CLI = path.resolve('scripts/bin/gridforge.mjs');

@@ -12,9 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { flattenToArchive, flattenToEngine, flattenToOci, SOURCE_LABEL } from '../../images/flatten/index.ts';
-import { writeSandbox } from '../../images/sandbox/index.ts';
-import { indexTarFile } from '../../images/archive/tar-index.ts';
+import { flattenToArchive, flattenToEngine, flattenToOci, SOURCE_LABEL } from '../../../images/flatten/index.ts';
+import { writeSandbox } from '../../../images/sandbox/index.ts';
+import { indexTarFile } from '../../../images/archive/tar-index.ts';
 import { diffTrees, dockerBuild, exportTree, PREFIX, removeImages, treeFromDir, treeFromTarFile, type Tree } from './helpers.ts';
 
 const TAG = `${PREFIX}-oracle:${process.pid}`;

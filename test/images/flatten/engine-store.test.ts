@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { flattenToArchive, flattenToEngine } from '../../images/flatten/index.ts';
-import { inspectImageId } from '../../images/archive/engine.ts';
-import { openEngineStore, StoreUnavailable } from '../../images/archive/engine-store.ts';
-import { UsageError } from '../../base/errors.ts';
+import { flattenToArchive, flattenToEngine } from '../../../images/flatten/index.ts';
+import { inspectImageId } from '../../../images/archive/engine.ts';
+import { openEngineStore, StoreUnavailable } from '../../../images/archive/engine-store.ts';
+import { UsageError } from '../../../base/errors.ts';
 import { dockerBuild, layerTar, legacyArchive, PREFIX, removeImages } from './helpers.ts';
 
 const TAG = `${PREFIX}-store:${process.pid}`;

@@ -1,5 +1,5 @@
 /**
- * Helpers for the images-build suites: run the real CLI (node scripts/bin/gridforge.mjs), run the
+ * Helpers for the images build suites: run the real CLI (node scripts/bin/gridforge.mjs), run the
  * docker CLI, write throw-away configs. Everything this suite creates on the engine is named with
  * the `gfimg` prefix (images `gfimgtest/...`, containers `gfimg-...`).
  */
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CLI = path.join(ROOT, 'scripts/bin/gridforge.mjs');
 export const PREFIX = 'gfimg';
 export const IMAGE_PREFIX = 'gfimgtest';

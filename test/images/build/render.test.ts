@@ -8,12 +8,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { loadConfig, parseConfig } from '../../scripts/cli/project-config.ts';
-import { SERVICES } from '../../templates/vobox-contract.ts';
-import { renderImage, writeContext } from '../../images/render.ts';
+import { loadConfig, parseConfig } from '../../../scripts/cli/project-config.ts';
+import { SERVICES } from '../../../templates/vobox-contract.ts';
+import { renderImage, writeContext } from '../../../images/render.ts';
 import { ROOT, gridforge, tempConfig } from './helpers.ts';
 
-const GOLDEN = path.join(ROOT, 'test/images-build/golden');
+const GOLDEN = path.join(ROOT, 'test/images/build/golden');
 const IMAGES = ['vobox-slurm', 'vobox-htcondor', 'vobox-slurm-el9', 'job', 'job-el9'];
 
 function goldenFiles(dir: string, prefix = ''): string[] {
@@ -30,7 +30,7 @@ describe('render: golden build contexts for Debian (apt) and EL9 (dnf)', () => {
   const config = loadConfig(path.join(ROOT, 'gridforge.yaml'));
 
   for (const name of IMAGES) {
-    it(`${name} matches test/images-build/golden/${name}`, () => {
+    it(`${name} matches test/images/build/golden/${name}`, () => {
       const r = renderImage(config, name);
       const dir = path.join(GOLDEN, name);
       const manifest = `${r.files.map((f) => `0${f.mode.toString(8)} ${f.path}`).join('\n')}\ntemplate-hash ${r.templateHash}\n`;

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { initRepository, openRepository } from '../../cvmfs-publish/index.ts';
+import { initRepository, openRepository } from '../../../cvmfs-publish/index.ts';
 import { dockerBuild, layerTar, legacyArchive, PREFIX, removeImages, treeFromDir, type Tree } from './helpers.ts';
 
 const JAVA = `${PREFIX}-java:${process.pid}`;

@@ -62,7 +62,7 @@ it(`survives ${RUNS} publishers killed at random points (objects, catalogs, mani
     const next = makeSource(i);
     const target = TARGETS[i % TARGETS.length];
     const delay = Math.floor(Math.random() * (STEP_DELAY + 20));
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/cvmfs/crash-child.ts'), repo, path.join(dir, `src-${i}`), 'img'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/cvmfs-publish/crash-child.ts'), repo, path.join(dir, `src-${i}`), 'img'], {
       cwd: ROOT,
       env: { ...process.env, GRIDFORGE_TXN_STEP_DELAY_MS: String(STEP_DELAY) },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flattenToArchive } from '../../images/flatten/index.ts';
-import { writeSandbox } from '../../images/sandbox/index.ts';
-import { UsageError } from '../../base/errors.ts';
+import { flattenToArchive } from '../../../images/flatten/index.ts';
+import { writeSandbox } from '../../../images/sandbox/index.ts';
+import { UsageError } from '../../../base/errors.ts';
 import { layerTar, legacyArchive, PREFIX, treeFromDir, type E } from './helpers.ts';
 
 let work: string;
