@@ -1,6 +1,6 @@
 /**
  * Health of a VO-box: every enabled service RUNNING in `supervisorctl status` (program names equal
- * service names, contract 4). Also the log tail of a failing service.
+ * service names, templates/vobox-contract.ts). Also the log tail of a failing service.
  */
 import type { DockerApi } from './docker-api.ts';
 

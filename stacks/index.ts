@@ -1,5 +1,5 @@
 /**
- * The deploy engine (contract 7). Site spec -> settings (one function for both engines) -> resources
+ * The deploy engine. Site spec -> settings (one function for both engines) -> resources
  * (resources/) -> preflight, plan, deploy (with health and restore), status, logs, destroy over SSH.
  */
 export { loadSiteSpec, parseSiteSpec, siteSpecSchema, SERVICES, type SiteSpec, type Service } from './spec.ts';

@@ -1,5 +1,5 @@
 /**
- * The production SiteDriver: wraps the site deploy engine (stacks/index.ts, contract 7).
+ * The production SiteDriver: wraps the site deploy engine (stacks/index.ts).
  * - describe: loadSiteSpec (zod; exit 2 naming key + fix) -> site, host, container, services;
  * - observe:  siteStatus(spec) -> image, JAliEn version the CE reports, uptime, services, health;
  * - deploy:   deploySite(spec, { overrides: { image, jalienVersion }, yes: true, healthTimeoutMs })

@@ -1,6 +1,6 @@
 /**
  * A fleet of real VO-boxes for the rollout integration tests: a test LAN, N test hosts (each its
- * own sshd + dockerd, contract 6), two VO-boxes per host deployed with the real deploy engine from
+ * own sshd + dockerd, test/support/testhost/), two VO-boxes per host deployed with the real deploy engine from
  * the images engineer's `vobox-slurm` build, site files for them, and one site file pointing at a
  * LAN address where no host answers.
  *
@@ -229,7 +229,7 @@ export async function inspectVobox(s: FleetSite): Promise<{ image: string; creat
   return { image, created, running: running === 'true', jalien: jal };
 }
 
-/** The version the CE reports inside the VO-box (contract 4). */
+/** The version the CE reports inside the VO-box (templates/vobox/rootfs/usr/local/bin/gridforge-ce-version). */
 export async function ceVersion(s: FleetSite): Promise<string> {
   const r = await s.host!.exec(`docker exec ${s.container} gridforge-ce-version`);
   return r.code === 0 ? r.stdout.trim() : `(exit ${r.code}: ${r.stderr.trim()})`;

@@ -1,5 +1,5 @@
 /**
- * Rollouts on real test hosts (contract 6) through the real deploy engine (contract 7) and the
+ * Rollouts on real test hosts (test/support/testhost/) through the real deploy engine (stacks/index.ts) and the
  * real CLI: 6 hosts with their own sshd + dockerd carry 12 VO-boxes (the images engineer's
  * vobox-slurm build; v2 and a broken release derived from it), plus one site whose host is down.
  *
