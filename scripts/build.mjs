@@ -13,10 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { BUILD_DIR, STAMP_FILE, buildIsCurrent, makeStamp } from './build-stamp.mjs';
+import { BUILD_DIR, SOURCE_DIRS, STAMP_FILE, buildIsCurrent, makeStamp } from './build-stamp.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCE_DIRS = ['base', 'images', 'templates', 'cvmfs-publish', 'release', 'stacks', 'scripts'];
 // Not part of the CLI: benchmarks run through tsx (`node --import tsx scripts/bench/x.ts`) and import test/.
 const EXCLUDE = new Set(['scripts/bench']);
 // Files whose change makes every output stale: compiler options, module type, this compiler.

@@ -14,10 +14,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROJECT_FILES } from '../build-stamp.mjs';
 import { formatTable } from '../lib/output.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const COPIED = ['base', 'images', 'templates', 'cvmfs-publish', 'stacks', 'scripts', 'package.json', 'tsconfig.json', 'gridforge.yaml'];
+const COPIED = PROJECT_FILES;
 const args = process.argv.slice(2);
 const runs = Math.max(1, Number(args[args.indexOf('--runs') + 1] ?? 10) || 10);
 const keep = args.includes('--keep');

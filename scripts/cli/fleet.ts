@@ -7,6 +7,7 @@ import { formatTable, printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { fleetStatus, renderFleetHtml, splitGlobs, type FleetRow } from '../../stacks/rollout/index.ts';
 import { collect, wholeNumber } from './options.ts';
+import { summaryOf } from './groups.ts';
 import { formatMs } from '../../stacks/rollout/timeout.ts';
 
 function health(r: FleetRow): string {
@@ -17,7 +18,7 @@ function health(r: FleetRow): string {
 }
 
 export function register(program: Command): void {
-  const fleet = program.command('fleet').description('Look at many sites at once');
+  const fleet = program.command('fleet').description(summaryOf('fleet'));
   withJson(
     fleet
       .command('status')

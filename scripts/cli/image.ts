@@ -1,10 +1,11 @@
 /** `gridforge image ...`: build/render (image-build.ts) and flatten/sandbox (image-flatten.ts). */
 import type { Command } from 'commander';
 import { registerBuild } from './image-build.ts';
+import { summaryOf } from './groups.ts';
 import { registerFlatten } from './image-flatten.ts';
 
 export function register(program: Command): void {
-  const image = program.command('image').description('render, build, flatten images and write Apptainer sandboxes');
+  const image = program.command('image').description(summaryOf('image'));
   registerBuild(image);
   registerFlatten(image);
 }

@@ -1,39 +1,32 @@
 /**
- * gridforge CLI entry: builds the commander program from the command groups.
- * Each group lives in its own file and only parses arguments and prints; the
- * work happens in images/, cvmfs-publish/ and stacks/. Only the group named on the
- * command line is loaded (loading all of them took ~0.5 s); help, version and
- * anything unknown load every group, so commander lists and suggests them all.
+ * gridforge CLI entry: builds the commander program from the command groups (scripts/cli/groups.ts).
+ * Each group lives in its own file and only parses arguments and prints; the work happens in
+ * images/, cvmfs-publish/, release/ and stacks/. Only the group named on the command line is loaded;
+ * with none named (`--help`, `--version`, an unknown word) the groups are listed from their
+ * summaries alone, so commander can show and suggest them without loading any capability.
  */
 import { Command, CommanderError } from 'commander';
+import { GROUPS, type Group, type GroupName } from './groups.ts';
 
-interface Group {
-  register(program: Command): void;
-}
-
-const GROUPS: Record<string, () => Promise<Group>> = {
-  image: () => import('./image.ts'),
-  repo: () => import('./repo.ts'),
-  release: () => import('./release.ts'),
-  render: () => import('./render.ts'),
-  site: () => import('./site.ts'),
-  rollout: () => import('./rollout.ts'),
-  fleet: () => import('./fleet.ts'),
-};
-
-/** The group the command line names (after the global --config option), if it is one. */
-export function groupOf(argv: string[]): string | undefined {
+/** The group the command line names (after the global --config option, or after `help`), if it is one. */
+export function groupOf(argv: string[]): GroupName | undefined {
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--config') i++;
     else if (a.startsWith('--config=')) continue;
-    else return Object.hasOwn(GROUPS, a) ? a : undefined;
+    else if (a === 'help' && i + 1 < argv.length && Object.hasOwn(GROUPS, argv[i + 1])) return argv[i + 1] as GroupName;
+    else return Object.hasOwn(GROUPS, a) ? (a as GroupName) : undefined;
   }
   return undefined;
 }
 
-export async function buildProgram(only?: string): Promise<Command> {
-  const groups = await Promise.all((only ? [only] : Object.keys(GROUPS)).map((g) => GROUPS[g]()));
+/** A group as a name and summary only, for the top-level listing. */
+function listed(name: GroupName): Group {
+  return { register: (program) => void program.command(name).description(GROUPS[name].summary) };
+}
+
+export async function buildProgram(only?: GroupName): Promise<Command> {
+  const groups = only ? [await GROUPS[only].load()] : (Object.keys(GROUPS) as GroupName[]).map(listed);
   const program = new Command('gridforge')
     .description('Build, flatten, publish (CernVM-FS) and deploy the containerised ALICE Grid workflow.')
     .version('0.1.0')

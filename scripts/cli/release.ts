@@ -17,6 +17,7 @@ import {
 import { loadConfig, type ProjectConfig } from './project-config.ts';
 import { printJson, printLine, progress } from '../lib/output.ts';
 import { action } from './command.ts';
+import { summaryOf } from './groups.ts';
 import { collect } from './options.ts';
 
 interface GlobalOpts {
@@ -49,7 +50,7 @@ function printJava32(rt: AssembledRuntime): void {
 export function register(program: Command): void {
   const release = program
     .command('release')
-    .description('publish JAliEn releases, the 32-bit Java runtime and module defaults; `release --from-git` runs the whole release for the tag on HEAD')
+    .description(summaryOf('release'))
     .option('--from-git', 'release the version tagged on HEAD: images, sandboxes, Java runtime, JAliEn (as default), repository tag')
     .option('--dry-run', 'with --from-git: print the plan and change nothing')
     .option('--cwd <dir>', 'with --from-git: git work tree to read the tag from (default: current directory)')

@@ -14,6 +14,7 @@ import { loadConfig } from './project-config.ts';
 import { UsageError } from '../../base/errors.ts';
 import { printJson, printLine } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
+import { summaryOf } from './groups.ts';
 import { collect } from './options.ts';
 
 export interface RenderOpts {
@@ -65,7 +66,7 @@ export function renderStartupFromSite(opts: RenderOpts, configFile: string): { s
 }
 
 export function register(program: Command): void {
-  const render = program.command('render').description('render deployment files from a site file and gridforge.yaml');
+  const render = program.command('render').description(summaryOf('render'));
   withJson(
     render
       .command('jobagent-startup')

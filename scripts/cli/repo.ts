@@ -4,6 +4,7 @@ import { UsageError } from '../../base/errors.ts';
 import { formatTable, printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { optionalInt as int } from './options.ts';
+import { summaryOf } from './groups.ts';
 import {
   abortTransaction, checkout, diffTags, garbageCollect, initRepository, link, listRevisions, listTags, openRepository,
   publishTree, removePath, rollback, serveRepository, tagRevision, verifyRepository,
@@ -25,7 +26,7 @@ function mode(m: number, type: string): string {
 }
 
 export function register(program: Command): void {
-  const repo = program.command('repo').description('publish into and read a CernVM-FS repository (Stratum-0 storage)');
+  const repo = program.command('repo').description(summaryOf('repo'));
 
   withJson(repo.command('init <repo-dir>').description('create a repository (revision 1) and its keys'))
     .requiredOption('--name <fqrn>', 'repository name, e.g. alice.example.org')

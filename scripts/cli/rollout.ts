@@ -9,6 +9,7 @@ import { UsageError } from '../../base/errors.ts';
 import { printJson, printLine, progress, warn } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { collect, wholeNumber, seconds } from './options.ts';
+import { summaryOf } from './groups.ts';
 import {
   abortRollout,
   DEFAULT_OPTIONS,
@@ -111,7 +112,7 @@ export function register(program: Command): void {
   const rollout = withJson(
     program
       .command('rollout')
-      .description('Roll a new VO-box image or JAliEn version out to many sites: canary first, then waves; each site must pass its health gate or is rolled back')
+      .description(summaryOf('rollout'))
       .argument('[inventory]', 'a directory of site files (sites/) or an inventory.yaml listing them')
       .option('--image <ref>', 'the new VO-box image (reference or local docker-save archive)')
       .option('--jalien <version>', 'the new JAliEn version (the CE must report it)')

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline/promises';
 import { action, withJson } from './command.ts';
 import { UsageError } from '../../base/errors.ts';
 import { formatTable, printJson, printLine, progress, warn } from '../lib/output.ts';
+import { summaryOf } from './groups.ts';
 import { SERVICES, deploySite, destroySite, formatPlan, loadSiteSpec, planSite, preflight, siteLogs, siteStatus, type Plan } from '../../stacks/index.ts';
 
 const planLines = (plan: Plan): string[] => formatPlan(plan);
@@ -25,7 +26,7 @@ function overridesFrom(o: { image?: string; jalienVersion?: string }) {
 }
 
 export function register(program: Command): void {
-  const site = program.command('site').description('Deploy a VO-box to a Docker host over SSH from a site file (sites/<name>.yaml).');
+  const site = program.command('site').description(summaryOf('site'));
 
   withJson(site.command('check <site-file>').description('preflight: kernel, Docker API, privileged, live-restore, nofile, network, CVMFS, user namespaces, disk'))
     .action(

@@ -11,10 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_FILES } from '../../scripts/build-stamp.mjs';
 import { execa } from 'execa';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const COPIED = ['base', 'images', 'templates', 'cvmfs-publish', 'stacks', 'scripts', 'package.json', 'tsconfig.json', 'gridforge.yaml'];
+const COPIED = PROJECT_FILES;
 // Appended to the compiled entry only: every run of the build says so on stderr (not part of the stamp).
 const MARK = 'gridforge-test: ran the compiled build';
 let work: string;

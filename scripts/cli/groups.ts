@@ -1,0 +1,34 @@
+/**
+ * The command groups: name, one-line summary, and how to load the module that registers it. The
+ * summary is written here once; each group's `register` uses it, and `gridforge --help` lists
+ * the groups from this table alone, without loading any group (they pull in the capability
+ * libraries, which is most of the start time).
+ */
+import type { Command } from 'commander';
+
+export interface Group {
+  register(program: Command): void;
+}
+
+export const GROUPS = {
+  image: { summary: 'render, build, flatten images and write Apptainer sandboxes', load: () => import('./image.ts') },
+  repo: { summary: 'publish into and read a CernVM-FS repository (Stratum-0 storage)', load: () => import('./repo.ts') },
+  release: {
+    summary: 'publish JAliEn releases, the 32-bit Java runtime and module defaults; `release --from-git` runs the whole release for the tag on HEAD',
+    load: () => import('./release.ts'),
+  },
+  render: { summary: 'render deployment files from a site file and gridforge.yaml', load: () => import('./render.ts') },
+  site: { summary: 'Deploy a VO-box to a Docker host over SSH from a site file (sites/<name>.yaml).', load: () => import('./site.ts') },
+  rollout: {
+    summary: 'Roll a new VO-box image or JAliEn version out to many sites: canary first, then waves; each site must pass its health gate or is rolled back',
+    load: () => import('./rollout.ts'),
+  },
+  fleet: { summary: 'Look at many sites at once', load: () => import('./fleet.ts') },
+} satisfies Record<string, { summary: string; load: () => Promise<Group> }>;
+
+export type GroupName = keyof typeof GROUPS;
+
+/** The summary of a group, for its own `.description(...)`. */
+export function summaryOf(name: GroupName): string {
+  return GROUPS[name].summary;
+}
