@@ -8,6 +8,7 @@
  * whatever their size field says, a PAX header replaces (not merges into) an earlier one, a global
  * header ends the pending PAX / GNU long-name state, meta records are at most 1 MiB.
  */
+import { BlockFiller, Countdown } from './tar-blocks.ts';
 import { BLOCK, decodeHeader, finishHeader, gnuLongName, isMetaType, isZeroBlock, MAX_META_RECORD, padded, parsePax, TarFormatError, type TarHeader } from './tar-format.ts';
 
 export interface ScannedEntry {
@@ -18,13 +19,12 @@ export interface ScannedEntry {
 
 export class TarScanner {
   private pos = 0; // bytes consumed so far
-  private headerBuf = Buffer.alloc(BLOCK);
-  private headerFill = 0;
-  private skip = 0; // data bytes (incl. padding) still to skip
+  private readonly header = new BlockFiller();
+  private readonly skip = new Countdown(); // data bytes (incl. padding) still to skip
   private metaType: string | null = null;
   private metaBuf: Buffer[] = [];
-  private metaLeft = 0;
-  private metaPad = 0;
+  private readonly metaLeft = new Countdown();
+  private readonly metaPad = new Countdown();
   private pax: Map<string, Buffer> | undefined;
   private gnuName: string | undefined;
   private gnuLink: string | undefined;
@@ -40,37 +40,18 @@ export class TarScanner {
     let i = 0;
     const n = chunk.length;
     while (i < n && !this.ended) {
-      if (this.skip > 0) {
-        const k = Math.min(this.skip, n - i);
-        this.skip -= k;
-        i += k;
-        this.pos += k;
-        continue;
-      }
-      if (this.metaLeft > 0 || this.metaPad > 0) {
-        if (this.metaLeft > 0) {
-          const k = Math.min(this.metaLeft, n - i);
-          this.metaBuf.push(Buffer.from(chunk.subarray(i, i + k)));
-          this.metaLeft -= k;
-          i += k;
-          this.pos += k;
-          if (this.metaLeft === 0) this.finishMeta();
-          continue;
-        }
-        const k = Math.min(this.metaPad, n - i);
-        this.metaPad -= k;
-        i += k;
-        this.pos += k;
-        continue;
-      }
-      // header block
-      const k = Math.min(BLOCK - this.headerFill, n - i);
-      chunk.copy(this.headerBuf, this.headerFill, i, i + k);
-      this.headerFill += k;
+      let k: number;
+      if (this.skip.left > 0) k = this.skip.take(i, n);
+      else if (this.metaLeft.left > 0) {
+        k = this.metaLeft.take(i, n);
+        this.metaBuf.push(Buffer.from(chunk.subarray(i, i + k)));
+        if (this.metaLeft.left === 0) this.finishMeta();
+      } else if (this.metaPad.left > 0) k = this.metaPad.take(i, n);
+      else k = this.header.take(chunk, i, n);
       i += k;
       this.pos += k;
-      if (this.headerFill < BLOCK) continue;
-      this.headerFill = 0;
+      if (!this.header.full) continue;
+      this.header.full = false;
       try {
         this.onBlock();
       } catch (e) {
@@ -82,7 +63,7 @@ export class TarScanner {
   }
 
   private onBlock(): void {
-    const b = this.headerBuf;
+    const b = this.header.buf;
     if (isZeroBlock(b)) {
       this.zeroBlocks++;
       if (this.zeroBlocks >= 2) {
@@ -98,8 +79,8 @@ export class TarScanner {
       if (raw.size < 0) throw new TarFormatError(`${raw.typeflag} record with a negative size`);
       this.metaType = raw.typeflag;
       this.metaBuf = [];
-      this.metaLeft = raw.size;
-      this.metaPad = padded(raw.size) - raw.size;
+      this.metaLeft.left = raw.size;
+      this.metaPad.left = padded(raw.size) - raw.size;
       if (raw.size === 0) this.finishMeta();
       return;
     }
@@ -109,7 +90,7 @@ export class TarScanner {
     this.gnuLink = undefined;
     this.onEntry({ header, offset: this.pos });
     // header-only types (1-6) have size 0 in `header`: no data blocks follow them
-    this.skip = padded(header.size);
+    this.skip.left = padded(header.size);
   }
 
   private finishMeta(): void {
@@ -135,14 +116,14 @@ export class TarScanner {
    * contents from different places, e.g. the engine's tar-split metadata). Only valid inside data.
    */
   skipData(n: number): void {
-    if (n > this.skip) throw new TarFormatError(`${n} bytes of data where the archive has ${this.skip}`);
-    this.skip -= n;
+    if (n > this.skip.left) throw new TarFormatError(`${n} bytes of data where the archive has ${this.skip.left}`);
+    this.skip.left -= n;
     this.pos += n;
   }
 
   /** True when the stream ended cleanly (end-of-archive seen, or at a block boundary with nothing pending). */
   get complete(): boolean {
-    return this.ended || (this.headerFill === 0 && this.skip === 0 && this.metaLeft === 0 && this.metaPad === 0 && this.zeroBlocks < 2);
+    return this.ended || (this.header.fill === 0 && this.skip.left === 0 && this.metaLeft.left === 0 && this.metaPad.left === 0 && this.zeroBlocks < 2);
   }
 
   get position(): number {

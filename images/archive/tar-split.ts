@@ -5,7 +5,8 @@
  * Entries are delimited as Go's archive/tar does (tar-format.ts finishHeader): header-only types
  * carry no data, PAX sizes count, meta records are bounded.
  */
-import { BLOCK, decodeHeader, finishHeader, gnuLongName, isMetaType, isZeroBlock, MAX_META_RECORD, padded, parsePax, TarFormatError, type TarHeader } from './tar-format.ts';
+import { BlockFiller, Countdown } from './tar-blocks.ts';
+import { decodeHeader, finishHeader, gnuLongName, isMetaType, isZeroBlock, MAX_META_RECORD, padded, parsePax, TarFormatError, type TarHeader } from './tar-format.ts';
 
 export interface MemberSink {
   data(chunk: Buffer): void;
@@ -14,10 +15,9 @@ export interface MemberSink {
 
 export class TarSplitter {
   private pos = 0;
-  private head = Buffer.alloc(BLOCK);
-  private headFill = 0;
-  private dataLeft = 0;
-  private padLeft = 0;
+  private readonly head = new BlockFiller();
+  private readonly dataLeft = new Countdown();
+  private readonly padLeft = new Countdown();
   private sink: MemberSink | null = null;
   private meta: { type: string; parts: Buffer[] } | null = null;
   private pax: Map<string, Buffer> | undefined;
@@ -29,34 +29,23 @@ export class TarSplitter {
 
   push(chunk: Buffer): void {
     let i = 0;
-    while (i < chunk.length && !this.ended) {
-      if (this.dataLeft > 0) {
-        const k = Math.min(this.dataLeft, chunk.length - i);
+    const n = chunk.length;
+    while (i < n && !this.ended) {
+      let k: number;
+      if (this.dataLeft.left > 0) {
+        k = this.dataLeft.take(i, n);
         const part = chunk.subarray(i, i + k);
         if (this.meta) this.meta.parts.push(Buffer.from(part));
         else this.sink?.data(part);
-        this.dataLeft -= k;
-        i += k;
-        this.pos += k;
-        if (this.dataLeft === 0) this.endMember();
-        continue;
-      }
-      if (this.padLeft > 0) {
-        const k = Math.min(this.padLeft, chunk.length - i);
-        this.padLeft -= k;
-        i += k;
-        this.pos += k;
-        continue;
-      }
-      const k = Math.min(BLOCK - this.headFill, chunk.length - i);
-      chunk.copy(this.head, this.headFill, i, i + k);
-      this.headFill += k;
+        if (this.dataLeft.left === 0) this.endMember();
+      } else if (this.padLeft.left > 0) k = this.padLeft.take(i, n);
+      else k = this.head.take(chunk, i, n);
       i += k;
       this.pos += k;
-      if (this.headFill < BLOCK) continue;
-      this.headFill = 0;
-      if (isZeroBlock(this.head)) { this.ended = true; break; }
-      const raw = decodeHeader(this.head);
+      if (!this.head.full) continue;
+      this.head.full = false;
+      if (isZeroBlock(this.head.buf)) { this.ended = true; break; }
+      const raw = decodeHeader(this.head.buf);
       let size: number;
       if (isMetaType(raw.typeflag)) {
         if (raw.size > MAX_META_RECORD || raw.size < 0) throw new TarFormatError(`${raw.typeflag} record of ${raw.size} bytes before ${JSON.stringify(raw.name)} (at most ${MAX_META_RECORD} are read)`);
@@ -70,8 +59,8 @@ export class TarSplitter {
         this.sink = h.type === 'file' ? this.onMember(h, this.pos) : null;
         size = h.size; // 0 for header-only types (1-6), the PAX size for files, as Go reads it
       }
-      this.dataLeft = size;
-      this.padLeft = padded(size) - size;
+      this.dataLeft.left = size;
+      this.padLeft.left = padded(size) - size;
       if (size === 0) this.endMember();
     }
   }
