@@ -1,4 +1,5 @@
 /** The in-memory directory entry a transaction edits and a catalog row is made from. */
+import type { FileMeta } from '../base/file-meta.ts';
 import type { Counters } from './format.ts';
 import type { Xattrs } from './xattr.ts';
 
@@ -22,14 +23,9 @@ export interface CatalogRef {
   total?: Counters;
 }
 
-export interface Entry {
+export interface Entry extends FileMeta {
   name: string;
   type: EntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  size: number;
   /** content object hash (files) */
   hash?: string;
   /** pending content (files whose object is still being written) */

@@ -4,15 +4,11 @@
  * so replacing one side of a hardlink (unlink + recreate) leaves the other side intact, exactly as
  * on a filesystem. Only metadata is held: file contents stay in the layer blobs, addressed by offset.
  */
+import type { FileMeta } from '../../base/file-meta.ts';
 import type { EntryType } from '../archive/tar-format.ts';
 
-export interface Inode {
+export interface Inode extends FileMeta {
   type: EntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  size: number;
   linkname: string;
   devmajor: number;
   devminor: number;
