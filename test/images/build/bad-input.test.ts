@@ -5,22 +5,13 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gridforge, tempConfig, ROOT } from './helpers.ts';
+import { debianImagesYaml, gridforge, tempConfig } from './helpers.ts';
 
 const GOOD = `prefix: gfimgtest
 bases:
   debian:
     image: gridforge/base:debian-bookworm
-images:
-  vobox-slurm:
-    kind: vobox
-    os: debian
-    flavour: slurm
-  job:
-    kind: job
-    os: debian
-    packages: ${path.join(ROOT, 'images/packages/job-debian.txt')}
-`;
+${debianImagesYaml()}`;
 
 const dirs: string[] = [];
 function cfg(text: string, files: Record<string, string> = {}): string {

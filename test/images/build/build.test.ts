@@ -16,7 +16,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docker, gridforge, lastLine, tempConfig, waitFor, ROOT, IMAGE_PREFIX, PREFIX } from './helpers.ts';
+import { debianImagesYaml, docker, gridforge, lastLine, tempConfig, waitFor, IMAGE_PREFIX, PREFIX } from './helpers.ts';
 
 const RUN = `${process.pid}`;
 const VERSION = `t${RUN}`;
@@ -29,16 +29,7 @@ bases:
   elx:
     image: localhost:1/gfimg-no-such-base:1
     packageManager: dnf
-images:
-  vobox-slurm:
-    kind: vobox
-    os: debian
-    flavour: slurm
-  job:
-    kind: job
-    os: debian
-    packages: ${path.join(ROOT, 'images/packages/job-debian.txt')}
-  broken:
+${debianImagesYaml(`  broken:
     kind: job
     os: debian
     packages: broken.txt
@@ -46,7 +37,7 @@ images:
     kind: vobox
     os: elx
     flavour: none
-`;
+`)}`;
 const VOBOX_REF = `${IMAGE_PREFIX}/vobox-slurm:debian-slurm-${VERSION}`;
 const JOB_REF = `${IMAGE_PREFIX}/job:debian-job-${VERSION}`;
 const BROKEN_REF = `${IMAGE_PREFIX}/broken:debian-job-${VERSION}`;

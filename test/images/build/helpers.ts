@@ -44,6 +44,23 @@ export function tempConfig(yamlText: string, files: Record<string, string> = {})
   return { dir, file };
 }
 
+/**
+ * The `images:` block of the suites' gridforge.yaml: the Debian VO-box (slurm flavour) and the job
+ * image with the packaged job list; `more` (further entries, indented two spaces) is appended.
+ */
+export function debianImagesYaml(more = ''): string {
+  return `images:
+  vobox-slurm:
+    kind: vobox
+    os: debian
+    flavour: slurm
+  job:
+    kind: job
+    os: debian
+    packages: ${path.join(ROOT, 'images/packages/job-debian.txt')}
+${more}`;
+}
+
 export function lastLine(text: string): string {
   const lines = text.trimEnd().split('\n');
   return lines[lines.length - 1] ?? '';
