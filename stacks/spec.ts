@@ -19,7 +19,7 @@ const ipv4 = z.string().refine((s) => ipToInt(s) !== null, { message: 'expected 
  * commands of stacks/deploy.ts, preflight.ts, session.ts, pulumi/program.ts, the sourced
  * /etc/cvmfs/default.local of settings.ts) are allowlisted here, so no site file can carry a
  * newline, quote, `$`, backtick, `;`, `|`, `&`, redirection, glob or brace into them. The templates
- * quote as well (cvmfs-publish/jalien/templates.ts); this is the first of the two walls.
+ * quote as well (templates/render.ts); this is the first of the two walls.
  */
 const SAFE_PATH = /^\/[A-Za-z0-9._+@/-]*$/;
 const SAFE_PATH_FORM = 'letters, digits and . _ + @ - / only';
@@ -112,7 +112,7 @@ const voboxSchema = z
       })
       .strict()
       .default({}),
-    // The rule of cvmfs-publish/jalien/version.ts (JALIEN_VERSION_RE plus its safe characters).
+    // The rule of release/jalien/version.ts (JALIEN_VERSION_RE plus its safe characters).
     jalien: z.object({ version: z.string().regex(/^[1-2]\.[A-Za-z0-9._+-]*-[0-9]+$/, 'expected a JAliEn version like 2.1.3-1 (letters, digits, . _ + -)') }).strict().optional(),
     volumes: z.object({ home: absPath, gridSecurity: absPath }).strict(),
     logs: z.object({ maxSize: z.string().regex(/^\d+[kmg]$/, 'expected a size like 50m (digits, then k, m or g)').default('50m'), maxFile: z.number().int().min(1).default(5) }).strict().default({}),
