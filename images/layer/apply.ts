@@ -7,6 +7,7 @@
  */
 import { UsageError } from '../../base/errors.ts';
 import type { ScannedLayer, LayerEntry } from '../archive/layer-scan.ts';
+import { DEFAULT_MAX_ENTRIES } from '../archive/limits.ts';
 import { entryComponents, linkComponents } from './entry-path.ts';
 import { resolveDir } from './resolve.ts';
 import type { Inode, Node } from './tree.ts';
@@ -16,7 +17,7 @@ export interface ApplyLimits {
   maxEntries: number;
 }
 
-export const DEFAULT_LIMITS: ApplyLimits = { maxEntries: 5_000_000 };
+export const DEFAULT_LIMITS: ApplyLimits = { maxEntries: DEFAULT_MAX_ENTRIES };
 
 function inodeOf(e: LayerEntry): Inode {
   const h = e.header;

@@ -28,6 +28,8 @@ export interface ImageTreeOptions {
   /** Where spool files go (engine saves, decompressed layers); default: the OS temp dir. */
   tmpDir?: string;
   limits?: ApplyLimits;
+  /** Largest uncompressed layer, in bytes (default: images/archive/limits.ts resolveScanLimits). */
+  maxLayerSize?: number;
   /** Progress lines (reading, layers verified, writing); default: none. */
   onProgress?: Progress;
   /**
@@ -58,7 +60,7 @@ export async function loadImageTree(source: string, opts: ImageTreeOptions = {})
     const layers = await scanLayers(src.layers, spoolDir, (i, l) => {
       // i is the layer's index in the image's layer list (two are scanned at once: finish order differs)
       say(`  layer ${i + 1}/${src.layers.length} verified (${l.entries.length} entries, ${(l.uncompressedSize / 1048576).toFixed(1)} MiB, ${l.compression})`);
-    });
+    }, { maxEntries: opts.limits?.maxEntries, maxLayerSize: opts.maxLayerSize });
     const root = applyLayers(newRoot(), layers, opts.limits);
     if (src.verified && !opts.deferVerify) await src.verified;
     return { src, root, layerBytes: layers.reduce((s, l) => s + l.uncompressedSize, 0), close };

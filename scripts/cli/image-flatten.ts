@@ -12,14 +12,12 @@ import { flattenToArchive, flattenToEngine, flattenToOci, type FlattenResult } f
 import { DEFAULT_BIND_POINTS, writeSandbox, type SandboxResult } from '../../images/sandbox/index.ts';
 
 /**
- * `--max-layer-size <size>`: the per-layer uncompressed size limit of the image reader
- * (images/archive/limits.ts: option, then GRIDFORGE_MAX_LAYER_SIZE, then the default). The flag
- * sets that variable for this process, after checking the size here so a bad one names the flag.
+ * `--max-layer-size <size>`: the per-layer uncompressed size limit of the image reader, passed as
+ * its `maxLayerSize` option (without the flag: GRIDFORGE_MAX_LAYER_SIZE, then the default; see
+ * images/archive/limits.ts). A bad size names the flag.
  */
-function applyMaxLayerSize(size: string | undefined): void {
-  if (size === undefined) return;
-  parseByteSize(size, '--max-layer-size');
-  process.env[LAYER_SIZE_ENV] = size;
+function maxLayerSizeOf(size: string | undefined): number | undefined {
+  return size === undefined ? undefined : parseByteSize(size, '--max-layer-size');
 }
 
 const MAX_LAYER_SIZE_HELP = `largest uncompressed layer to read, e.g. 100G (default 64G; environment ${LAYER_SIZE_ENV})`;
@@ -58,10 +56,10 @@ export function registerFlatten(image: Command): void {
       .option('--max-layer-size <size>', MAX_LAYER_SIZE_HELP),
   ).action(
     action(async (source: string, opts: { tag?: string; output?: string; oci?: string; force?: boolean; tmpDir?: string; maxLayerSize?: string; json?: boolean }) => {
-      applyMaxLayerSize(opts.maxLayerSize);
+      const maxLayerSize = maxLayerSizeOf(opts.maxLayerSize);
       if (opts.output && opts.oci) throw new UsageError('--output and --oci are mutually exclusive', { where: '--output/--oci', hint: 'Pick one output.' });
       if (opts.force && !opts.oci) throw new UsageError('--force only applies to --oci (an --output archive file is always replaced)', { where: '--force', hint: 'Drop --force, or write with --oci <dir>.' });
-      const base = { source, tag: opts.tag, tmpDir: opts.tmpDir, onProgress: progress };
+      const base = { source, tag: opts.tag, tmpDir: opts.tmpDir, maxLayerSize, onProgress: progress };
       const r = opts.output
         ? await flattenToArchive({ ...base, output: opts.output })
         : opts.oci
@@ -87,19 +85,19 @@ export function registerFlatten(image: Command): void {
       .option('--max-layer-size <size>', MAX_LAYER_SIZE_HELP),
   ).action(
     action(async (source: string, opts: { output?: string; force?: boolean; keepSetuid?: boolean; bindPoint: string[]; repo?: string; path?: string; tag?: string; tmpDir?: string; maxLayerSize?: string; json?: boolean }) => {
-      applyMaxLayerSize(opts.maxLayerSize);
+      const maxLayerSize = maxLayerSizeOf(opts.maxLayerSize);
       const bindPoints = [...DEFAULT_BIND_POINTS, ...opts.bindPoint.filter((p) => !DEFAULT_BIND_POINTS.includes(p))];
       if (opts.repo || opts.path) {
         if (!opts.repo || !opts.path) throw new UsageError('--repo and --path go together', { where: opts.repo ? '--path' : '--repo', hint: 'Pass both, e.g. --repo /srv/repo --path containers/fs/singularity/alma9.' });
         if (opts.output) throw new UsageError('--output and --repo are mutually exclusive', { where: '--output/--repo', hint: 'Pick one output.' });
         if (opts.force) throw new UsageError('--force only applies to --output (the repository keeps earlier revisions)', { where: '--force', hint: 'Drop --force.' });
         const { writeSandboxToRepository } = await import('../../release/sandbox-to-repo.ts');
-        const r = await writeSandboxToRepository({ source, bindPoints, keepSetuid: opts.keepSetuid, tmpDir: opts.tmpDir, repo: opts.repo, path: opts.path, tag: opts.tag, onProgress: progress });
+        const r = await writeSandboxToRepository({ source, bindPoints, keepSetuid: opts.keepSetuid, tmpDir: opts.tmpDir, maxLayerSize, repo: opts.repo, path: opts.path, tag: opts.tag, onProgress: progress });
         printSandbox(r, !!opts.json);
         return;
       }
       if (!opts.output) throw new UsageError('missing --output <dir> (or --repo + --path)', { where: 'image sandbox', hint: 'Say where the sandbox goes.' });
-      const r = await writeSandbox({ source, output: opts.output, force: opts.force, keepSetuid: opts.keepSetuid, bindPoints, tmpDir: opts.tmpDir, onProgress: progress });
+      const r = await writeSandbox({ source, output: opts.output, force: opts.force, keepSetuid: opts.keepSetuid, bindPoints, tmpDir: opts.tmpDir, maxLayerSize, onProgress: progress });
       printSandbox(r, !!opts.json);
     }),
   );
