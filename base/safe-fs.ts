@@ -12,8 +12,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UsageError } from './errors.ts';
+import { OpenCheckError, openRegularChecked } from './open-checked.mjs';
 
-const { O_CREAT, O_EXCL, O_WRONLY, O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
+const { O_CREAT, O_EXCL, O_WRONLY, O_RDONLY, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 
 /** A random name for a temporary beside `target`: `.<base>.<12 hex>.tmp` (never an object or result name). */
 export function tempNameBeside(target: string): string {
@@ -73,23 +74,18 @@ export interface ExpectedFile {
  * other than the one scanned. `label` names the entry in the error.
  */
 export function openRegularNoFollow(file: string, label: string, expect?: ExpectedFile): { fd: number; stat: fs.Stats } {
-  let fd: number;
   try {
-    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    return openRegularChecked(file, expect);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw new UsageError('is a symbolic link where a regular file was expected', { where: label, hint: 'Give a regular file; the path may have been swapped while gridforge read the tree, so make sure nobody else writes to it.' });
-    throw err;
+    if (!(err instanceof OpenCheckError)) throw err;
+    if (err.reason === 'symlink') throw new UsageError('is a symbolic link where a regular file was expected', { where: label, hint: 'Give a regular file; the path may have been swapped while gridforge read the tree, so make sure nobody else writes to it.' });
+    const messages = {
+      'not-regular': 'is not a regular file (it may have been replaced since it was scanned)',
+      replaced: 'was replaced by another file since it was scanned',
+      size: `changed size since it was scanned (${expect?.size} -> ${err.stat?.size} bytes)`,
+    };
+    throw new UsageError(messages[err.reason], { where: label, hint: 'Make sure nobody else changes the tree while gridforge reads it, then run the command again.' });
   }
-  const stat = fs.fstatSync(fd);
-  const fail = (msg: string): never => {
-    fs.closeSync(fd);
-    throw new UsageError(msg, { where: label, hint: 'Make sure nobody else changes the tree while gridforge reads it, then run the command again.' });
-  };
-  if (!stat.isFile()) fail('is not a regular file (it may have been replaced since it was scanned)');
-  if (expect && (stat.dev !== expect.dev || stat.ino !== expect.ino)) fail('was replaced by another file since it was scanned');
-  if (expect && stat.size !== expect.size) fail(`changed size since it was scanned (${expect.size} -> ${stat.size} bytes)`);
-  return { fd, stat };
 }
 
 /** Open a directory without following a symlink (for walking a tree someone else can write to). */

@@ -6,8 +6,9 @@
 // Someone else may write to the source tree while it is published: a file of a scanned tree is
 // opened through its directory as listed (O_NOFOLLOW | O_DIRECTORY, same device and inode, read via
 // /proc/self/fd/N), itself with O_NOFOLLOW | O_NONBLOCK, and must be the regular file the scan saw
-// (device, inode, size; checked on the descriptor), as base/safe-fs.ts#openRegularNoFollow does on
-// the main thread. A symlink, FIFO or other file swapped in is refused, never followed or hung on.
+// (device, inode, size; checked on the descriptor by base/open-checked.mjs, the check
+// base/safe-fs.ts#openRegularNoFollow makes on the main thread). A symlink, FIFO or other file
+// swapped in is refused, never followed or hung on.
 import { parentPort, workerData, threadId } from 'node:worker_threads';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PROBE_BYTES, TAIL_PROBE_LIMIT, createObjectDeflate, deflateObject } from './object-compression.mjs';
 import { CHANGED_HINT } from './source-listing.mjs';
+import { OpenCheckError, openRegularChecked } from '../base/open-checked.mjs';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
 const PROC_FD = fs.existsSync('/proc/self/fd');
@@ -77,24 +79,16 @@ function pathInListedDir(job) {
  */
 function openSource(job) {
   const tree = job.dev !== undefined;
-  let fd;
   try {
-    fd = fs.openSync(tree ? pathInListedDir(job) : job.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    return openRegularChecked(tree ? pathInListedDir(job) : job.path, tree ? job : undefined).fd;
   } catch (e) {
-    if (e.code === 'ELOOP') throw tree ? changed(job, 'now a symbolic link') : new Refused('is a symbolic link where a regular file was expected', job.path, 'give a regular file');
+    if (e instanceof OpenCheckError) {
+      if (tree) throw changed(job, { symlink: 'now a symbolic link', 'not-regular': 'no longer a regular file', replaced: 'replaced by another file', size: e.message }[e.reason]);
+      throw new Refused(e.reason === 'symlink' ? 'is a symbolic link where a regular file was expected' : 'is not a regular file', job.path, 'give a regular file');
+    }
     if (tree && (e.code === 'ENOENT' || e.code === 'ENOTDIR')) throw changed(job, 'it was removed');
     throw e;
   }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw tree ? changed(job, 'no longer a regular file') : new Refused('is not a regular file', job.path, 'give a regular file');
-    if (tree && (st.dev !== job.dev || st.ino !== job.ino)) throw changed(job, 'replaced by another file');
-    if (tree && st.size !== job.size) throw changed(job, `size ${job.size} -> ${st.size} bytes`);
-  } catch (e) {
-    fs.closeSync(fd);
-    throw e;
-  }
-  return fd;
 }
 
 /** Content that ended early: a tree file shrank, a range went past the end of its file. */
