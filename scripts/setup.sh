@@ -12,7 +12,8 @@ PACKAGES=(
   supervisor           # supervisord for VO-box config checks outside containers
   patchelf binutils file   # ELF patching and readelf for the 32-bit runtime
   umoci                # baseline in the flatten benchmark
-  bubblewrap           # runs sandboxes unprivileged in tests
+  bubblewrap           # runs sandboxes unprivileged in tests; the testbed's job container runtime
+  slurmctld slurmd slurm-client munge   # the testbed's real Slurm (gridforge testbed up)
   pigz zstd            # baselines / zstd layers
   environment-modules tcl   # modulefile tests
   iproute2 iptables iputils-ping arping   # test hosts: netns, veth, bridge, macvlan; LAN client probes
