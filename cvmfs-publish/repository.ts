@@ -17,6 +17,7 @@ import { parseManifest, signManifest, type Manifest } from './manifest.ts';
 import { ObjectStore, sha1Hex, verifyAndInflate } from './object-store.ts';
 import { Reflog } from './reflog.ts';
 import { signWhitelist } from './whitelist.ts';
+import { deflateStockZlib } from './zlib-exact.mjs';
 
 export const DEFAULT_MAX_FILE_SIZE = 4 * 1024 ** 3;
 
@@ -128,7 +129,7 @@ async function writeInitialRevision(dir: string, opts: InitOptions, keysDir: str
   const root = newDir('', { mode: 0o40755, uid: 0, gid: 0, mtime: now });
   const cat = writeCatalog({ rootPath: '', root, revision: 1, previousRevision: '', lastModified: now, ttl: cfg.ttl, nested: [] });
   const { hash: rootHash } = store.putBuffer(cat.db, 'C');
-  const metainfo = store.putBuffer(Buffer.from(METAINFO(opts.name)), 'M').hash;
+  const metainfo = putStockZlibObject(store, Buffer.from(METAINFO(opts.name)), 'M');
   const history = History.create(opts.name);
   history.advance({ hash: rootHash, revision: 1, size: cat.db.length, timestamp: now });
   const reflog = Reflog.create(opts.name);
@@ -185,6 +186,34 @@ export function readHistory(store: ObjectStore, manifest: Manifest): History {
   return History.open(verifyAndInflate(store.readCompressed(manifest.history, 'H'), manifest.history, objectPath(manifest.history, 'H')));
 }
 
+/**
+ * Store a certificate (X) or meta-info (M) object deflated exactly as stock zlib does: a Stratum-1
+ * deflates these two again with its zlib and keeps the name (zlib-exact.mjs says why). Returns the hash.
+ */
+export function putStockZlibObject(store: ObjectStore, content: Buffer, suffix: 'X' | 'M'): string {
+  const compressed = deflateStockZlib(content);
+  const hash = sha1Hex(compressed);
+  store.storeCompressed(compressed, hash, suffix);
+  return hash;
+}
+
+/**
+ * The meta-info object of the head as a Stratum-1 would store it: a repository published before
+ * zlib-exact.mjs has its M object deflated by Node's zlib, which a replica cannot reproduce; it is
+ * stored again with stock zlib's bytes (a new name). Unchanged when already exact or unreadable
+ * (`repo verify` reports the latter).
+ */
+export function stockMetainfo(store: ObjectStore, hash: string | undefined): string | undefined {
+  if (!hash) return hash;
+  let content: Buffer;
+  try {
+    content = verifyAndInflate(store.readCompressed(hash, 'M'), hash, objectPath(hash, 'M'));
+  } catch {
+    return hash;
+  }
+  return putStockZlibObject(store, content, 'M');
+}
+
 export interface HeadInput {
   rootHash: string;
   rootSize: number;
@@ -204,12 +233,13 @@ export interface HeadInput {
  */
 export async function writeHead(repoDir: string, cfg: RepoConfig, keys: LoadedKeys, h: HeadInput): Promise<Manifest> {
   const store = new ObjectStore(repoDir);
-  const cert = store.putBuffer(keys.certPem, 'X').hash;
+  const cert = putStockZlibObject(store, keys.certPem, 'X');
   const historyHash = store.putBuffer(h.history.serialize(), 'H').hash;
+  const metainfo = stockMetainfo(store, h.metainfo);
   for (const c of h.newCatalogs) h.reflog.add(c, 'Catalog', h.timestamp);
   h.reflog.add(cert, 'Certificate', h.timestamp);
   h.reflog.add(historyHash, 'History', h.timestamp);
-  if (h.metainfo) h.reflog.add(h.metainfo, 'MetaInfo', h.timestamp);
+  if (metainfo) h.reflog.add(metainfo, 'MetaInfo', h.timestamp);
   const reflogBytes = h.reflog.serialize();
   fs.mkdirSync(stateDir(repoDir), { recursive: true });
   const next = pendingReflog(repoDir);
@@ -228,7 +258,7 @@ export async function writeHead(repoDir: string, cfg: RepoConfig, keys: LoadedKe
     certificate: cert,
     history: historyHash,
     timestamp: h.timestamp,
-    metainfo: h.metainfo,
+    metainfo,
     reflog: sha1Hex(reflogBytes),
   };
   await h.step?.('manifest');

@@ -19,7 +19,7 @@ import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
 import { noProgress, type Progress } from '../base/progress.ts';
 import { ObjectStore, removeTempObjects } from './object-store.ts';
-import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
+import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, putStockZlibObject, readRepoConfig, stateDir, stockMetainfo, writeHead, type RepoConfig } from './repository.ts';
 import { ScanCache } from './scan-cache.ts';
 import { scanSource, type SourceDir } from './source-scan.ts';
 import { loadCatalogEntries, loadNested } from './tree-loader.ts';
@@ -620,7 +620,7 @@ export class Transaction {
       if (opts.tag) history.upsert({ name: opts.tag, hash, revision, timestamp: now, description: opts.message ?? '', size });
       const keys = loadRepoKeys(this.repoDir, this.config);
       // stored here first (writeHead finds them in place) so that a failure before the manifest removes them too
-      this.store.putBuffer(keys.certPem, 'X');
+      putStockZlibObject(this.store, keys.certPem, 'X'); // deflated as stock zlib does: a Stratum-1 deflates it again (zlib-exact.mjs)
       this.store.putBuffer(history.serialize(), 'H');
       await writeHead(this.repoDir, this.config, keys, {
         rootHash: hash,
@@ -629,7 +629,7 @@ export class Transaction {
         history,
         reflog: readReflog(this.repoDir, this.config.name),
         newCatalogs: written,
-        metainfo: head.metainfo,
+        metainfo: stockMetainfo(this.store, head.metainfo), // an M object from before zlib-exact.mjs is stored again here, so a failure removes it
         timestamp: now,
         step: async (s) => {
           this.say(`stage: ${s}`);
