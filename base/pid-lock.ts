@@ -1,8 +1,10 @@
 /**
  * A lock file that holds its owner's pid, host and start time, created with O_EXCL | O_NOFOLLOW.
- * A lock whose owner runs on this host and is gone (or a zombie: exited, not yet reaped) is stale;
- * the caller decides whether a stale lock is taken over or reported. One implementation for the
- * repository's publisher lock and the rollouts' site locks.
+ * A lock whose owner runs on this host and is gone (or a zombie: exited, not yet reaped; or a
+ * different process that reuses its pid: the kernel's start time, field 22 of /proc/<pid>/stat,
+ * and the boot id differ from the recorded ones) is stale; the caller decides whether a stale lock
+ * is taken over or reported. A lock held from another host is never stale. One implementation for
+ * the repository's publisher lock and the rollouts' site locks. proc(5) describes /proc/<pid>/stat.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,10 +14,39 @@ export interface LockOwner {
   pid: number;
   host: string;
   started: string;
+  /** the owner's start time in clock ticks after boot (/proc/<pid>/stat field 22), when known */
+  procStart?: string;
+  /** /proc/sys/kernel/random/boot_id when the lock was taken, when known */
+  bootId?: string;
   [extra: string]: unknown;
 }
 
-/** Whether `pid` is a live process on this host (a zombie counts as dead). */
+/**
+ * State (field 3) and start time (field 22) of a process from /proc/<pid>/stat, or undefined when
+ * the process or /proc is missing. comm (field 2) may hold spaces and parentheses: fields are
+ * counted after the last ')'.
+ */
+export function procStat(pid: number): { state: string; start: string } | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // rest[0] is field 3
+  return { state: rest[0] ?? '', start: rest[19] ?? '' };
+}
+
+/** This boot's id (changes at every reboot), or undefined without /proc. */
+export function bootId(): string | undefined {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` is a live process on this host (a zombie 'Z' or dead 'X' one counts as dead). */
 export function isProcessAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
@@ -23,13 +54,24 @@ export function isProcessAlive(pid: number): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  try {
-    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces and parentheses, so read after the last ')'.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc: kill(0) said it exists
+  const st = procStat(pid);
+  if (!st) return fs.existsSync('/proc/self/stat') ? false : true; // gone meanwhile, or no /proc: kill(0) said it exists
+  return st.state !== 'Z' && st.state !== 'X';
+}
+
+/**
+ * Whether the process a lock record names still runs: alive on this host, and, when the record
+ * holds them, the same boot and the same start time (else its pid now belongs to another process).
+ */
+export function isOwnerAlive(owner: LockOwner): boolean {
+  if (!isProcessAlive(owner.pid)) return false;
+  const boot = bootId();
+  if (owner.bootId && boot && owner.bootId !== boot) return false;
+  if (owner.procStart) {
+    const st = procStat(owner.pid);
+    if (st && st.start !== owner.procStart) return false;
   }
+  return true;
 }
 
 /** The owner recorded in a lock file, or null when it is missing or unreadable. */
@@ -44,12 +86,14 @@ export function readLockOwner<T extends LockOwner = LockOwner>(file: string): T 
 /** Whether a lock's owner is gone: same host and not alive. A lock held from another host is never stale. */
 export function isStale(owner: LockOwner | null): boolean {
   if (!owner) return true;
-  return owner.host === os.hostname() && !isProcessAlive(owner.pid);
+  return owner.host === os.hostname() && !isOwnerAlive(owner);
 }
 
 /** The owner record for this process, with extra fields. */
 export function ownerOfThisProcess<E extends Record<string, unknown>>(extra: E): LockOwner & E {
-  return { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), ...extra };
+  const start = procStat(process.pid)?.start;
+  const boot = bootId();
+  return { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), ...(start ? { procStart: start } : {}), ...(boot ? { bootId: boot } : {}), ...extra };
 }
 
 /** Create the lock file exclusively; returns false when it already exists. */

@@ -17,6 +17,7 @@ import { CompressPool, type FileJobResult, type ScannedFile } from './compress-p
 import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
 import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
+import { recoverDeadHolder, recoveryMessage, type AbortResult } from './abort.ts';
 import { noProgress, type Progress } from '../base/progress.ts';
 import { ObjectStore, removeTempObjects } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, putStockZlibObject, readRepoConfig, stateDir, stockMetainfo, writeHead, type RepoConfig } from './repository.ts';
@@ -65,6 +66,8 @@ export interface CommitResult {
   catalogsPatched: number;
   filesStored: number;
   filesReused: number;
+  /** the dead publisher's transaction this one cleared before it began (cvmfs-publish/abort.ts recoverDeadHolder) */
+  recovered?: AbortResult;
 }
 
 export interface PutTreeResult {
@@ -151,6 +154,9 @@ export class Transaction {
   private readonly maxCatalogEntries: number;
   private readonly nestRe: RegExp;
 
+  /** set when opening cleared the transaction of a publisher that is provably gone */
+  recovered?: AbortResult;
+
   private constructor(readonly repoDir: string, private lock: RepoLock, opts: TransactionOptions) {
     this.config = readRepoConfig(repoDir);
     this.store = new ObjectStore(repoDir, (f) => this.created.add(f));
@@ -171,9 +177,14 @@ export class Transaction {
   static open(repoDir: string, opts: TransactionOptions = {}): Transaction {
     const dir = path.resolve(repoDir);
     readRepoConfig(dir); // fail on a non-repository before taking a lock
+    // a publisher killed earlier (dead, zombie, pid reused; same host only) left its lock: clear it as `repo abort` does
+    const recovered = recoverDeadHolder(dir);
+    if (recovered) process.stderr.write(`warning: ${recoveryMessage(recovered)}\n`);
     const lock = RepoLock.acquire(dir, opts.operation ?? 'transaction');
     try {
-      return new Transaction(dir, lock, opts);
+      const tx = new Transaction(dir, lock, opts);
+      tx.recovered = recovered;
+      return tx;
     } catch (err) {
       lock.release();
       throw err;
@@ -639,7 +650,7 @@ export class Transaction {
       this.say(`published revision ${revision} (root catalog ${hash})`);
       for (const h of this.replacedImages) this.images.remove(h);
       this.created.clear(); // referenced by the new revision
-      return { revision, rootHash: hash, tag: opts.tag, catalogsWritten: written.length, catalogsPatched: this.patched, filesStored: this.stored, filesReused: this.reused };
+      return { revision, rootHash: hash, tag: opts.tag, catalogsWritten: written.length, catalogsPatched: this.patched, filesStored: this.stored, filesReused: this.reused, ...(this.recovered ? { recovered: this.recovered } : {}) };
     } catch (err) {
       const cacheWritten = cacheSaved !== undefined && (await cacheSaved.then(() => true, () => false));
       if (!this.headWritten(revision, hash)) await this.rollbackObjects(cacheWritten);
