@@ -3,7 +3,9 @@
  * layer blobs by offset and compressed on every core (`tx.putFileRange`). The previous tree at the
  * path is replaced in the same transaction; any failure aborts it, so the repository is unchanged.
  * CernVM-FS hard links exist only within one directory: links across directories become copies
- * (same content object).
+ * (same content object). Extended attributes (security.capability among them, binary) go into the
+ * catalog's xattr column; the format written here holds values up to 255 bytes
+ * (cvmfs-publish/xattr.ts), so a longer one is refused naming the file.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,7 +22,20 @@ export function cleanRepoPath(p: string): string {
   return parts.join('/');
 }
 
+/** Catalog xattrs of one entry, checked against what cvmfs-publish/xattr.ts can encode (version 1). */
+export function repoXattrs(p: string, x: ReadonlyMap<string, Buffer> | undefined): Record<string, Buffer> | undefined {
+  if (!x?.size) return undefined;
+  const hint = 'CernVM-FS catalogs written by gridforge hold at most 255 attributes per entry, names and values up to 255 bytes each; remove the attribute from the image.';
+  if (x.size > 255) throw new UsageError(`${x.size} extended attributes on one entry`, { where: p, hint });
+  for (const [k, v] of x) {
+    if (Buffer.byteLength(k) > 255) throw new UsageError(`extended attribute name ${JSON.stringify(k.slice(0, 40))}... is longer than 255 bytes`, { where: p, hint });
+    if (v.length > 255) throw new UsageError(`extended attribute ${k} is ${v.length} bytes, above the 255 bytes the repository format holds`, { where: p, hint });
+  }
+  return Object.fromEntries(x);
+}
+
 export class RepositorySink implements SandboxSink {
+  readonly carriesXattrs = true;
   private done = false;
   fifosSkipped = 0;
   private readonly skipped = new Set<string>();
@@ -28,19 +43,19 @@ export class RepositorySink implements SandboxSink {
   private p(p: string): string {
     return p === '' ? this.base : `${this.base}/${p}`;
   }
-  private fileMeta(meta: SinkMeta) {
-    return { mode: fixFileMode(meta.mode), uid: meta.uid, gid: meta.gid, mtime: meta.mtime };
+  private fileMeta(p: string, meta: SinkMeta) {
+    return { mode: fixFileMode(meta.mode), uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: repoXattrs(`/${p}`, meta.xattrs) };
   }
   async dir(p: string, meta: SinkMeta): Promise<void> {
-    await this.tx.mkdir(this.p(p), { mode: fixDirMode(meta.mode), uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
+    await this.tx.mkdir(this.p(p), { mode: fixDirMode(meta.mode), uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: repoXattrs(`/${p}`, meta.xattrs) });
   }
   async file(p: string, c: FileContent, meta: SinkMeta): Promise<void> {
     // Contents in a blob go to the transaction's compression pool (every core); finish() waits for them.
-    if (c.buffer || c.size === 0) await this.tx.putFile(this.p(p), c.buffer ?? Buffer.alloc(0), this.fileMeta(meta));
-    else await this.tx.putFileRange(this.p(p), c.file!, c.offset!, c.size, this.fileMeta(meta));
+    if (c.buffer || c.size === 0) await this.tx.putFile(this.p(p), c.buffer ?? Buffer.alloc(0), this.fileMeta(p, meta));
+    else await this.tx.putFileRange(this.p(p), c.file!, c.offset!, c.size, this.fileMeta(p, meta));
   }
   async symlink(p: string, target: string, meta: SinkMeta): Promise<void> {
-    await this.tx.symlink(this.p(p), target, { uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
+    await this.tx.symlink(this.p(p), target, { uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: repoXattrs(`/${p}`, meta.xattrs) });
   }
   async hardlink(p: string, target: string, c: FileContent, meta: SinkMeta): Promise<void> {
     if (this.skipped.has(target)) { this.fifosSkipped++; return; }

@@ -18,6 +18,8 @@ PACKAGES=(
   environment-modules tcl   # modulefile tests
   iproute2 iptables iputils-ping arping   # test hosts: netns, veth, bridge, macvlan; LAN client probes
   sqlite3 openssl      # independent readback of the repository
+  attr libcap2-bin     # setfattr writes sandbox xattrs as root; getfattr/getcap read them back in tests
+  docker-registry skopeo apache2-utils   # registry tests: a local registry, an independent client, htpasswd
   procps psmisc util-linux curl ca-certificates git
   chromium             # renders the rollout HTML report in tests
 )

@@ -6,7 +6,8 @@
  * the modes the writer passes stay (write-tree.ts drops setuid/setgid unless asked to keep them);
  * directory modes and mtimes are applied last, deepest first. Everything is
  * made owner-writable (apptainer --fix-perms) so the sandbox can be deleted. As a non-root user
- * ownership is not preserved (as apptainer's rootless mode does).
+ * ownership and extended attributes are not preserved (as apptainer's rootless mode does); as root
+ * extended attributes are set last, after every chown (xattr-restore.ts).
  */
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import { makeTempDirBeside } from '../../base/safe-fs.ts';
 import { BlobReader } from '../flatten/layer-tar.ts';
 import { replaceDir } from '../flatten/index.ts';
 import type { FileContent, SandboxSink, SinkMeta } from './sink.ts';
+import { applyXattrs, checkXattrKeys, type XattrTarget } from './xattr-restore.ts';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const CHUNK = 1 << 20;
@@ -29,6 +31,8 @@ export function fixDirMode(mode: number): number {
 export class FsSink implements SandboxSink {
   readonly tmp: string;
   private readonly asRoot = process.getuid?.() === 0;
+  readonly carriesXattrs = this.asRoot;
+  private readonly xattrs: XattrTarget[] = [];
   private readonly dirs: { p: string; meta: SinkMeta }[] = [];
   private readonly reader = new BlobReader();
   private readonly buf = Buffer.allocUnsafe(CHUNK);
@@ -43,12 +47,21 @@ export class FsSink implements SandboxSink {
     return p === '' ? this.tmp : `${this.tmp}/${p}`;
   }
 
+  /** Remember an entry's attributes for finish() (a hard link shares its inode's). */
+  private keepXattrs(p: string, meta: SinkMeta): void {
+    if (!meta.xattrs?.size) return;
+    checkXattrKeys(p, meta.xattrs);
+    this.xattrs.push({ path: p, xattrs: meta.xattrs });
+  }
+
   dir(p: string, meta: SinkMeta): void {
     if (p !== '') fs.mkdirSync(this.abs(p), { mode: 0o700 });
     this.dirs.push({ p, meta });
+    this.keepXattrs(p, meta);
   }
 
   file(p: string, content: FileContent, meta: SinkMeta): void {
+    this.keepXattrs(p, meta);
     const fd = fs.openSync(this.abs(p), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     try {
       if (content.buffer) {
@@ -76,6 +89,7 @@ export class FsSink implements SandboxSink {
   symlink(p: string, target: string, meta: SinkMeta): void {
     const a = this.abs(p);
     fs.symlinkSync(target, a);
+    this.keepXattrs(p, meta);
     if (this.asRoot) fs.lchownSync(a, meta.uid, meta.gid);
     fs.lutimesSync(a, meta.mtime, meta.mtime);
   }
@@ -88,6 +102,7 @@ export class FsSink implements SandboxSink {
     // Node has no mkfifo(2); FIFOs are rare in images, one mkfifo(1) each (a later hardlink may need it)
     const a = this.abs(p);
     execFileSync('mkfifo', ['-m', '600', '--', a]);
+    this.keepXattrs(p, meta);
     if (this.asRoot) fs.lchownSync(a, meta.uid, meta.gid);
     fs.chmodSync(a, fixFileMode(meta.mode));
     fs.utimesSync(a, meta.mtime, meta.mtime);
@@ -103,6 +118,7 @@ export class FsSink implements SandboxSink {
       fs.chmodSync(a, fixDirMode(meta.mode));
       fs.utimesSync(a, meta.mtime, meta.mtime);
     }
+    applyXattrs(this.tmp, this.xattrs); // after every chown, which clears security.capability
     replaceDir(this.tmp, this.output);
     this.forget();
   }

@@ -97,6 +97,7 @@ export async function writeSandbox(opts: SandboxOptions & { output: string; forc
   const bindPoints = checkBindPoints(opts.bindPoints ?? DEFAULT_BIND_POINTS);
   let sink: FsSink | undefined;
   const lazy: SandboxSink = {
+    carriesXattrs: process.getuid?.() === 0, // as FsSink
     dir: (p, m) => sink!.dir(p, m),
     file: (p, c, m) => sink!.file(p, c, m),
     symlink: (p, t, m) => sink!.symlink(p, t, m),

@@ -10,6 +10,8 @@ export interface SinkMeta {
   uid: number;
   gid: number;
   mtime: number;
+  /** Extended attributes to set (raw values: security.capability is binary); only for sinks with carriesXattrs. */
+  xattrs?: ReadonlyMap<string, Buffer>;
 }
 
 export interface FileContent {
@@ -21,6 +23,11 @@ export interface FileContent {
 }
 
 export interface SandboxSink {
+  /**
+   * Whether this sink writes extended attributes (the directory sink as root, the repository
+   * sink always); write-tree.ts passes `meta.xattrs` only then and counts them as dropped otherwise.
+   */
+  readonly carriesXattrs: boolean;
   dir(path: string, meta: SinkMeta): Promise<void> | void;
   file(path: string, content: FileContent, meta: SinkMeta): Promise<void> | void;
   symlink(path: string, target: string, meta: SinkMeta): Promise<void> | void;

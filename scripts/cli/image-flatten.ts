@@ -36,7 +36,8 @@ function printSandbox(r: SandboxResult & { repo?: string; path?: string; revisio
   const s = r.stats;
   printLine(`sandbox of ${r.sourceDigest}: ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ${s.hardlinks} hardlinks, ${(s.bytes / 1048576).toFixed(1)} MiB`);
   if (s.skippedDevices) printLine(`skipped ${s.skippedDevices} device nodes (never written into sandboxes)`);
-  if (s.skippedXattrs) printLine(`dropped ${s.skippedXattrs} extended attributes (not carried into sandboxes)`);
+  if (s.xattrs) printLine(`kept ${s.xattrs} extended attributes`);
+  if (s.skippedXattrs) printLine(`dropped ${s.skippedXattrs} extended attributes (only root writes them into a sandbox directory)`);
   if (s.strippedSetid) printLine(`dropped setuid/setgid bits of ${s.strippedSetid} files (--keep-setuid keeps them)`);
   printLine(`bind points: ${r.bindPoints.join(' ')}`);
   printLine(r.output ?? `${r.repo}:${r.path}`);
