@@ -49,7 +49,7 @@ export const DEFAULT_NEST_PATTERNS = ['/containers/fs/singularity/*', '/containe
 
 function patternRegex(patterns: string[]): RegExp {
   const parts = patterns.map((p) => `^${normalizeRepoPath(p).split('/').map((c) => (c === '*' ? '[^/]+' : c.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
-  return new RegExp(parts.join('|'));
+  return parts.length > 0 ? new RegExp(parts.join('|')) : /(?!)/; // no patterns: nothing (an empty RegExp would match every path)
 }
 
 export interface CommitOptions {
@@ -503,7 +503,7 @@ export class Transaction {
     return n;
   }
 
-  /** Nest directories of this catalog that match the nesting patterns or hold a .cvmfscatalog marker (no marker added). */
+  /** Nest directories of this catalog that match the nesting patterns or hold a .cvmfscatalog marker (writeCatalogs adds the marker). */
   private patternNest(dir: Entry, p: string): void {
     for (const c of dir.children!.values()) {
       if (c.type !== 'dir' || c.nested) continue;
@@ -553,6 +553,9 @@ export class Transaction {
         }
         return { hash: node.catalog!.hash, size: node.catalog!.size, total: node.catalog!.total! };
       }
+      // every nested catalog root holds its marker, however it became nested (patterns, split, putTree,
+      // a catalog written before this rule): `cvmfs_swissknife check` reports a nested catalog without one
+      if (p !== '' && !node.children!.has(MARKER)) node.children!.set(MARKER, this.markerEntry(node));
       this.patternNest(node, p);
       this.autoNest(node);
       const nested: { path: string; hash: string; size: number; total: Counters }[] = [];

@@ -3,8 +3,11 @@
  * fingerprint; manifest by the certificate), every object hash (catalogs, files, history,
  * certificate, metainfo) and every catalog invariant the cvmfs client and `cvmfs_swissknife check`
  * rely on (schema, properties, md5path and parent keys, flags, link counts, hardlink groups,
- * symlink sizes, statistics counters, nested catalog rows, hash and size in the parent), for the
- * current revision and every tagged one. Each problem names the exact path.
+ * symlink sizes, statistics counters, nested catalog rows, hash and size in the parent, the
+ * `.cvmfscatalog` marker in every nested catalog root and nowhere else), for the
+ * current revision and every tagged one (a missing marker only in the current revision: tagged
+ * revisions published before markers were added for pattern-nested catalogs cannot change). Each
+ * problem names the exact path.
  */
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
@@ -173,6 +176,7 @@ export async function verifyRepository(repoDir: string, opts: VerifyOptions = {}
 
   // catalogs
   const seenCatalogs = new Set<string>();
+  let inCurrent = true; // walking the current revision (set per root below)
   const checkCatalogTree = (hash: string, rootPath: string, ref: string, expectSize?: number, mountRow?: CatalogRow): Counters | undefined => {
     const rel = objectPath(hash, 'C');
     const data = readObject(hash, 'C', ref, true);
@@ -207,7 +211,7 @@ export async function verifyRepository(repoDir: string, opts: VerifyOptions = {}
       result.checked.catalogs++;
       checkCatalogInvariants(cat, rootPath, where, add, (fileHash, p) => {
         if (opts.objects !== false) readObject(fileHash, '', p);
-      });
+      }, { markerRequired: inCurrent });
       result.checked.entries += cat.rows.length;
       for (const n of COUNTER_NAMES) {
         if ((cat.statistics[`subtree_${n}`] ?? -1) !== nestedTotals[n]) add(where, `statistics subtree_${n} = ${cat.statistics[`subtree_${n}`]}, nested catalogs sum to ${nestedTotals[n]}`);
@@ -219,18 +223,32 @@ export async function verifyRepository(repoDir: string, opts: VerifyOptions = {}
   };
   for (const [hash, label] of roots) {
     result.checked.revisions++;
+    inCurrent = hash === manifest.rootHash;
     checkCatalogTree(hash, '', label);
   }
   result.ok = problems.length === 0;
   return result;
 }
 
+/** The file that marks a nested catalog root (swissknife_check.cc: required there, "abandoned" anywhere else). */
+const MARKER = '.cvmfscatalog';
+
+/** A `.cvmfscatalog` row in directory `dir` of the catalog rooted at `rootPath`: only in that root, and a regular file. */
+function checkMarker(row: CatalogRow, dir: string, rootPath: string, at: string, add: (w: string, p: string) => void): void {
+  if (dir !== rootPath) add(at, `${MARKER} marker outside a catalog root (cvmfs_swissknife check: "abandoned nested catalog marker"); ${dir} is not a nested catalog`);
+  const flags = Number(row.flags);
+  if (!(flags & Flags.File) || flags & (Flags.Dir | Flags.Link | Flags.Special)) add(at, `${MARKER} marker is not a regular file (flags ${flags})`);
+}
+
 function key(a: bigint, b: bigint): string {
   return `${a}:${b}`;
 }
 
-/** Invariants of one catalog; `onFile` is called for every file object hash. */
-export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, where: string, add: (w: string, p: string) => void, onFile: (hash: string, path: string) => void): void {
+/**
+ * Invariants of one catalog; `onFile` is called for every file object hash. `markerRequired`
+ * (default true): a nested catalog without its `.cvmfscatalog` marker is a problem.
+ */
+export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, where: string, add: (w: string, p: string) => void, onFile: (hash: string, path: string) => void, opts: { markerRequired?: boolean } = {}): void {
   const expectSchema = [...CATALOG_SCHEMA_SQL].sort();
   const schema = [...cat.schemaSql].sort();
   if (JSON.stringify(schema) !== JSON.stringify(expectSchema)) add(where, 'schema SQL differs from cvmfs schema 2.5 revision 7');
@@ -306,6 +324,7 @@ export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, whe
         continue;
       }
       if (names.has(c.name)) add(`${p}/${c.name} in ${where}`, 'duplicate name');
+      if (c.name === MARKER) checkMarker(c, p, rootPath, `${p}/${c.name} in ${where}`, add);
       names.add(c.name);
       const hl = BigInt.asUintN(64, c.hardlinks);
       const g = hl >> 32n;
@@ -321,6 +340,10 @@ export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, whe
   };
   if (rootPath !== '' && !(Number(rootRow.flags) & Flags.NestedRoot)) add(`${rootPath} in ${where}`, 'nested catalog root row lacks the nested-root flag (32)');
   visit(rootRow, rootPath);
+  const rootKids = children.get(key(rootRow.md5path_1, rootRow.md5path_2)) ?? [];
+  if (rootPath !== '' && opts.markerRequired !== false && !rootKids.some((c) => c.name === MARKER)) {
+    add(`${rootPath} in ${where}`, `nested catalog root without its ${MARKER} marker (cvmfs_swissknife check: "nested catalog without marker"); publishing anything below ${rootPath} again adds it`);
+  }
   for (const r of cat.rows) if (!visited.has(r)) add(`${showName(r.name)} in ${where}`, 'row is not reachable from the catalog root (bad parent key)');
   const nestedPaths = new Set(cat.nested.map((n) => n.path));
   for (const m of mountpoints) if (!nestedPaths.has(m)) add(`${m} in ${where}`, 'nested mountpoint without a nested_catalogs row');
