@@ -63,7 +63,15 @@ export function register(program: Command): void {
   withJson(repo.command('link <repo-dir> <path> <target>').description('create or atomically switch a symlink (one new revision)'))
     .option('--tag <name>', 'tag the new revision')
     .option('--message <text>', 'tag description')
-    .action(action(async (dir: string, p: string, target: string, o: Json & { tag?: string; message?: string }) => {
+    .option('--require-ready <percent>', 'refuse unless this share of nodes can run the new target (probes/readiness.ts; needs --results)')
+    .option('--results <store>', 'probe results store (`gridforge probe serve`) for --require-ready')
+    .action(action(async (dir: string, p: string, target: string, o: Json & { tag?: string; message?: string; requireReady?: string; results?: string }) => {
+      if (o.requireReady !== undefined || o.results !== undefined) {
+        const { checkLinkReadiness, parsePercent } = await import('../../probes/index.ts');
+        if (o.requireReady === undefined || o.results === undefined) throw new UsageError('--require-ready and --results go together', { where: o.results === undefined ? '--results' : '--require-ready', hint: 'e.g. --require-ready 95 --results sitesonar.db' });
+        const ready = await checkLinkReadiness({ repoDir: dir, linkPath: p, target, results: o.results, percent: parsePercent(o.requireReady) });
+        progress(`readiness: ${ready.ready} of ${ready.nodes} nodes (${ready.percent}%) can run ${target}, ${o.requireReady}% required`);
+      }
       const r = await link(dir, p, target, { tag: o.tag, message: o.message, onProgress: progress });
       out(o, r, () => printLine(`${p} -> ${target}: revision ${r.revision}${r.tag ? ` (tag ${r.tag})` : ''}`));
     }));
