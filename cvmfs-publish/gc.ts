@@ -14,6 +14,7 @@ import { RepoLock } from './lock.ts';
 import { isTempObjectName, ObjectStore, verifyAndInflate } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, writeHead } from './repository.ts';
 import { listRevisions } from './revisions.ts';
+import { assertCollectable } from './gc-flag.ts';
 
 export interface GcResult {
   kept: number;
@@ -26,6 +27,7 @@ export interface GcResult {
 export async function garbageCollect(repoDir: string, opts: { keepRevisions?: number; dryRun?: boolean } = {}): Promise<GcResult> {
   const dir = path.resolve(repoDir);
   const cfg = readRepoConfig(dir);
+  assertCollectable(dir, cfg); // like `cvmfs_server gc` (cvmfs/server/cvmfs_server_gc.sh): only repositories created collectable
   const lock = RepoLock.acquire(dir, 'gc');
   try {
     finishPending(dir);

@@ -11,6 +11,8 @@ export { openRepository, RepositoryReader, type ReaderOptions, type StatResult }
 export { verifyRepository, type VerifyResult, type Problem } from './verify.ts';
 export { garbageCollect, type GcResult } from './gc.ts';
 export { abortTransaction, type AbortResult } from './abort.ts';
+export { resignWhitelist, resignCronLine, type ResignResult } from './resign.ts';
+export { setGarbageCollectable, type SetGcResult } from './gc-flag.ts';
 export { serveRepository, type Server, type ServeOptions } from './serve.ts';
 export { listTags, listRevisions, tagRevision, rollback, diffTags, type DiffEntry, type RevisionInfo } from './revisions.ts';
 export { defaultKeysDir, keyFiles } from './keys.ts';

@@ -26,6 +26,14 @@ export interface RepoConfig {
   keysDir: string;
   ttl: number;
   maxFileSize: number;
+  /**
+   * `repo init --gc`: the manifest says `G yes` and `repo gc` may delete objects. Off unless
+   * chosen, as `cvmfs_server mkfs` without `-z` (cvmfs/server/cvmfs_server_mkfs.sh). Stratum-1s
+   * collect garbage only for a Stratum-0 flagged so (cvmfs_server_common.sh
+   * is_stratum0_garbage_collectable), and their snapshot skips a root catalog that is missing
+   * upstream only then (cvmfs/swissknife_pull.cc): objects must never vanish under `G no`.
+   */
+  garbageCollectable?: boolean;
   whitelistDays: number;
 }
 
@@ -52,6 +60,8 @@ export interface InitOptions {
   keysDir?: string;
   ttl?: number;
   maxFileSize?: number;
+  /** `G yes` in every manifest, and `repo gc` allowed (`repo init --gc`, like `cvmfs_server mkfs -z`); default false */
+  garbageCollectable?: boolean;
   whitelistDays?: number;
   /** sign with a complete key set already in the keys directory (`--import-keys`); refused otherwise */
   importKeys?: boolean;
@@ -65,6 +75,7 @@ export interface InitResult {
   revision: number;
   rootHash: string;
   publicKey: string;
+  garbageCollectable: boolean;
 }
 
 const METAINFO = (name: string) => `${JSON.stringify({ administrator: 'gridforge', email: '', organisation: '', description: `${name} (published by gridforge)`, url: '', 'recommended-stratum0': '', 'recommended-stratum1s': [], custom: {} }, null, 2)}\n`;
@@ -101,7 +112,7 @@ export async function initRepository(dir: string, opts: InitOptions): Promise<In
   } finally {
     forget();
   }
-  return { dir: repoDir, name: opts.name, keysDir, keysCreated: created, revision: 1, rootHash: readHead(repoDir).manifest.rootHash, publicKey: files.masterPub };
+  return { dir: repoDir, name: opts.name, keysDir, keysCreated: created, revision: 1, rootHash: readHead(repoDir).manifest.rootHash, publicKey: files.masterPub, garbageCollectable: opts.garbageCollectable === true };
 }
 
 /** The repository directory must be absent or an empty real directory (never a symlink). */
@@ -124,6 +135,7 @@ async function writeInitialRevision(dir: string, opts: InitOptions, keysDir: str
   fs.writeFileSync(path.join(dir, '.cvmfs_master_replica'), 'This file marks the repository as replicatable to stratum 1 servers\n');
   const cfg: RepoConfig = { name: opts.name, keysDir, ttl: opts.ttl ?? DEFAULT_TTL, maxFileSize: opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE, whitelistDays: opts.whitelistDays ?? 30 };
   fs.mkdirSync(stateDir(dir), { recursive: true });
+  if (opts.garbageCollectable === true) cfg.garbageCollectable = true; // `repo init --gc`
   fs.writeFileSync(path.join(stateDir(dir), 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
   const now = Math.floor(Date.now() / 1000);
   const root = newDir('', { mode: 0o40755, uid: 0, gid: 0, mtime: now });
@@ -252,7 +264,7 @@ export async function writeHead(repoDir: string, cfg: RepoConfig, keys: LoadedKe
     rootSize: h.rootSize,
     ttl: cfg.ttl,
     revision: h.revision,
-    garbageCollectable: false,
+    garbageCollectable: cfg.garbageCollectable === true,
     alternateName: false,
     name: cfg.name,
     certificate: cert,

@@ -23,7 +23,7 @@ import { checkManifestSignature, parseManifest, type Manifest } from './manifest
 import { sha1Hex } from './object-store.ts';
 import { pendingReflogMatches } from './repository.ts';
 import { Reflog } from './reflog.ts';
-import { checkWhitelist } from './whitelist.ts';
+import { checkWhitelist, expiryWarning } from './whitelist.ts';
 
 export interface Problem {
   where: string;
@@ -36,6 +36,8 @@ export interface VerifyResult {
   name?: string;
   revision?: number;
   problems: Problem[];
+  /** what still works but soon will not (a whitelist expiring within 48 hours); `repo verify --strict` fails on them */
+  warnings: Problem[];
   checked: { revisions: number; catalogs: number; objects: number; entries: number };
   whitelistExpires?: string;
 }
@@ -51,7 +53,7 @@ export async function verifyRepository(repoDir: string, opts: VerifyOptions = {}
   const dir = path.resolve(repoDir);
   const problems: Problem[] = [];
   const add = (where: string, problem: string) => problems.push({ where, problem });
-  const result: VerifyResult = { ok: false, repository: dir, problems, checked: { revisions: 0, catalogs: 0, objects: 0, entries: 0 } };
+  const result: VerifyResult = { ok: false, repository: dir, problems, warnings: [], checked: { revisions: 0, catalogs: 0, objects: 0, entries: 0 } };
   const objectOk = new Map<string, Buffer | null>();
   const readObject = (hash: string, suffix: ObjectSuffix, ref: string, keep = false): Buffer | null => {
     const rel = objectPath(hash, suffix);
@@ -134,6 +136,8 @@ export async function verifyRepository(repoDir: string, opts: VerifyOptions = {}
     for (const p of wl.problems) if (!(p.startsWith('no master public key') && !masterPub)) add('.cvmfswhitelist', p);
     if (wl.info) {
       result.whitelistExpires = wl.info.expires.toISOString();
+      const soon = expiryWarning(wl.info, opts.now);
+      if (soon) result.warnings.push({ where: '.cvmfswhitelist', problem: soon });
       if (wl.info.name !== manifest.name) add('.cvmfswhitelist', `names repository ${wl.info.name}, the manifest names ${manifest.name}`);
       if (cert && !wl.info.fingerprints.includes(cert.fingerprint.toUpperCase())) add('.cvmfswhitelist', `does not list the certificate fingerprint ${cert.fingerprint}`);
     }

@@ -7,6 +7,8 @@ import { createHash, privateEncrypt, publicDecrypt, constants, type KeyObject } 
 import { splitSigned } from './manifest.ts';
 
 export const WHITELIST_DAYS = 30;
+/** `repo verify` warns this long before the whitelist expires (renew with `repo resign`, cvmfs-publish/resign.ts). */
+export const WHITELIST_WARN_HOURS = 48;
 
 export function stamp(d: Date): string {
   return d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
@@ -67,4 +69,11 @@ export function checkWhitelist(raw: Buffer, masterPub: KeyObject | undefined, no
   } else problems.push('no master public key to check the signature');
   if (info && info.expires.getTime() <= now.getTime()) problems.push(`expired at ${info.expires.toISOString()}`);
   return { info, problems };
+}
+
+/** A warning when a still-valid whitelist expires within WHITELIST_WARN_HOURS of `now`, else undefined. */
+export function expiryWarning(info: WhitelistInfo, now = new Date()): string | undefined {
+  const left = info.expires.getTime() - now.getTime();
+  if (left <= 0 || left > WHITELIST_WARN_HOURS * 3600_000) return undefined;
+  return `expires in ${(left / 3600_000).toFixed(1)} hours (${info.expires.toISOString()}): clients stop mounting the repository then; run \`gridforge repo resign\` (or publish), and schedule it (repo init prints the cron line)`;
 }

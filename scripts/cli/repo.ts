@@ -7,7 +7,7 @@ import { optionalInt as int } from './options.ts';
 import { summaryOf } from './groups.ts';
 import {
   abortTransaction, checkout, diffTags, garbageCollect, initRepository, link, listRevisions, listTags, openRepository,
-  publishTree, removePath, rollback, serveRepository, tagRevision, verifyRepository,
+  publishTree, removePath, resignCronLine, resignWhitelist, rollback, serveRepository, setGarbageCollectable, tagRevision, verifyRepository,
 } from '../../cvmfs-publish/index.ts';
 
 type Json = { json?: boolean };
@@ -31,14 +31,31 @@ export function register(program: Command): void {
   withJson(repo.command('init <repo-dir>').description('create a repository (revision 1) and its keys'))
     .requiredOption('--name <fqrn>', 'repository name, e.g. alice.example.org')
     .option('--keys <dir>', 'keys directory (created 0700; an existing one must be yours and not group/world-writable); default <repo-dir>.keys')
+    .option('-z, --gc', 'garbage-collectable: manifests say G yes and `repo gc` may delete objects (as cvmfs_server mkfs -z; default: not collectable, `repo gc` refuses it)')
     .option('--import-keys', 'sign with the complete key set already in the keys directory (refused without this option)')
     .option('--max-file-size <bytes>', 'refuse files above this size')
-    .action(action(async (dir: string, o: Json & { name: string; keys?: string; importKeys?: boolean; maxFileSize?: string }) => {
-      const r = await initRepository(dir, { name: o.name, keysDir: o.keys, importKeys: o.importKeys === true, maxFileSize: int('--max-file-size', o.maxFileSize) });
-      out(o, r, () => {
-        printLine(`created repository ${r.name} in ${r.dir} (revision 1)`);
+    .action(action(async (dir: string, o: Json & { name: string; keys?: string; importKeys?: boolean; maxFileSize?: string; gc?: boolean }) => {
+      const r = await initRepository(dir, { name: o.name, keysDir: o.keys, importKeys: o.importKeys === true, maxFileSize: int('--max-file-size', o.maxFileSize), garbageCollectable: o.gc === true });
+      const cron = resignCronLine(r.dir);
+      out(o, { ...r, cron }, () => {
+        printLine(`created repository ${r.name} in ${r.dir} (revision 1, ${r.garbageCollectable ? 'garbage-collectable' : 'not garbage-collectable'})`);
         printLine(`keys: ${r.keysDir} (${r.keysCreated ? 'created' : 'imported'}); give sites ${r.publicKey}`);
+        printLine('the whitelist expires in 30 days unless renewed (publish, or `repo resign`): add this line to the crontab of the publisher (crontab -e):');
+        printLine(cron);
       });
+    }));
+
+  withJson(repo.command('resign <repo-dir>').description('re-sign the whitelist with the master key without publishing (as cvmfs_server resign)'))
+    .option('--days <n>', 'validity in days (default: the repository\'s, 30)')
+    .action(action(async (dir: string, o: Json & { days?: string }) => {
+      const r = resignWhitelist(dir, { days: int('--days', o.days) });
+      out(o, r, () => printLine(`re-signed the whitelist of ${r.name}: valid until ${r.expires} (${r.days} days)`));
+    }));
+
+  withJson(repo.command('set-gc <repo-dir>').description('mark a repository garbage-collectable (G yes from now on; cannot be undone)'))
+    .action(action(async (dir: string, o: Json) => {
+      const r = await setGarbageCollectable(dir);
+      out(o, r, () => printLine(r.changed ? `${r.name} is garbage-collectable now (manifest of revision ${r.revision} re-signed with G yes)` : `${r.name} already was garbage-collectable`));
     }));
 
   withJson(repo.command('publish <repo-dir> <source-dir>').description('replace a path in the repository with a directory tree (one new revision)'))
@@ -141,9 +158,16 @@ export function register(program: Command): void {
 
   withJson(repo.command('verify <repo-dir>').description('check every signature, object hash and catalog invariant'))
     .option('--public-key <file>', 'master public key (default: the keys dir outside the repository, see cvmfs-publish/README.md)')
-    .action(action(async (dir: string, o: Json & { publicKey?: string }) => {
+    .option('--strict', 'also fail (exit 1) on warnings, e.g. a whitelist that expires within 48 hours')
+    .action(action(async (dir: string, o: Json & { publicKey?: string; strict?: boolean }) => {
       progress(`verifying ${dir}`);
       const r = await verifyRepository(dir, { publicKey: o.publicKey });
+      for (const w of r.warnings) process.stderr.write(`warning: ${w.where}: ${w.problem}\n`);
+      if (r.ok && o.strict && r.warnings.length > 0) {
+        out(o, r, () => {});
+        process.stderr.write(`error: verify --strict: ${r.warnings.length} warning(s) in ${dir}\n`);
+        return 1;
+      }
       out(o, r, () => {
         if (r.ok) printLine(`ok: ${r.name} revision ${r.revision}: ${r.checked.revisions} revisions, ${r.checked.catalogs} catalogs, ${r.checked.entries} entries, ${r.checked.objects} objects; whitelist valid until ${r.whitelistExpires}`);
         else for (const p of r.problems) printLine(`${p.where}: ${p.problem}`);
