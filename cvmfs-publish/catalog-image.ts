@@ -13,7 +13,8 @@ import { encodeXattrs } from './xattr.ts';
 
 /**
  * 32-bit words per row: 0-3 md5path key, 4-5 hardlinks, 6-7 size, 8-9 mtime (float64), 10 mode,
- * 11 flags, 12 uid, 13 gid, 14-18 content hash, 19-22 MD5 of symlink target + xattr blob, 23 unused.
+ * 11 flags, 12 uid, 13 gid, 14-18 content hash (zero for a chunked file), 19-22 MD5 of symlink
+ * target + xattr blob + chunk list (offsets, sizes, objects: a changed chunk list is a changed row), 23 unused.
  */
 export const ROW_WORDS = 24;
 const ROW_BYTES = ROW_WORDS * 4;
@@ -76,9 +77,10 @@ export class RowImage {
     u32[w + 11] = flags;
     u32[w + 12] = e.uid;
     u32[w + 13] = e.gid;
-    if (e.type === 'file') this.bytes.write(e.hash!, i * ROW_BYTES + HASH_BYTE, 20, 'hex');
+    if (e.type === 'file' && !e.chunks) this.bytes.write(e.hash!, i * ROW_BYTES + HASH_BYTE, 20, 'hex');
     else u32.fill(0, w + 14, w + 19);
-    if (xattr || (e.type === 'symlink' && e.target)) u32.set(md5Words(`${e.target ?? ''}\0${xattr ? xattr.toString('latin1') : ''}`), w + EXTRA_WORD);
+    const chunkList = e.type === 'file' && e.chunks ? e.chunks.map((c) => `${c.offset} ${c.size} ${c.hash}`).join('\n') : '';
+    if (xattr || (e.type === 'symlink' && e.target) || chunkList) u32.set(md5Words(`${e.target ?? ''}\0${xattr ? xattr.toString('latin1') : ''}\0${chunkList}`), w + EXTRA_WORD);
     else u32.fill(0, w + EXTRA_WORD, w + EXTRA_WORD + 4);
     u32[w + 23] = 0;
     this.entries.push(e);
@@ -127,7 +129,7 @@ export class RowImage {
     const off = i * ROW_BYTES + HASH_BYTE;
     return [
       this.i64[f], this.i64[f + 1], parent[0], parent[1], this.f64[f + 2],
-      e.type === 'file' ? Buffer.from(this.bytes.subarray(off, off + 20)) : null,
+      e.type === 'file' && !e.chunks ? Buffer.from(this.bytes.subarray(off, off + 20)) : null,
       this.f64[f + 3], e.mode, e.mtime, this.u32[i * ROW_WORDS + 11], e.name, e.type === 'symlink' ? (e.target ?? '') : '', e.uid, e.gid, encodeXattrs(e.xattrs),
     ];
   }
@@ -157,7 +159,8 @@ function typeFlags(e: Entry): number {
     case 'dir':
       return Flags.Dir;
     case 'file':
-      return Flags.File; // hash algorithm 0 (SHA-1) in bits 8-10, compression 0 (zlib) in bits 11-13
+      // hash algorithm 0 (SHA-1) in bits 8-10, compression 0 (zlib) in bits 11-13; 68 for a chunked file
+      return e.chunks ? Flags.File | Flags.Chunked : Flags.File;
     case 'symlink':
       return Flags.File | Flags.Link;
     default:
@@ -186,6 +189,12 @@ export function buildRowImage(rootPath: string, root: Entry): { image: RowImage;
     else if (e.type === 'file') {
       self.regular++;
       self.file_size += e.size;
+      if (e.chunks) {
+        // cvmfs/catalog_counters.cc ApplyDelta, catalog_rw.cc AddFileChunk
+        self.chunked++;
+        self.chunked_size += e.size;
+        self.chunks += e.chunks.length;
+      }
     } else if (e.type === 'symlink') self.symlink++;
     else self.special++;
     if (xattr) self.xattr++;

@@ -52,12 +52,26 @@ export interface CatalogWriteResult {
 
 const INSERT_ROW = 'INSERT INTO catalog (md5path_1, md5path_2, parent_1, parent_2, hardlinks, hash, size, mode, mtime, mtimens, flags, name, symlink, uid, gid, xattr) VALUES (?,?,?,?,?,?,?,?,?,NULL,?,?,?,?,?,?)';
 
+const INSERT_CHUNK = 'INSERT INTO chunks (md5path_1, md5path_2, offset, size, hash) VALUES (?,?,?,?,?)';
+
+/** The chunks table rows of row i of the image (a chunked file), after its catalog row, as cvmfs_server adds them (catalog_rw.cc AddFileChunk). */
+function insertChunks(insert: Database.Statement, image: RowImage, i: number): void {
+  const chunks = image.entries[i].chunks;
+  if (!chunks) return;
+  const [k1, k2] = image.key(i);
+  for (const c of chunks) insert.run(k1, k2, c.offset, c.size, Buffer.from(c.hash, 'hex'));
+}
+
 /** A new catalog holding every row of the image. */
 function freshCatalog(image: RowImage): Database.Database {
   const db = newCvmfsDatabase(CATALOG_SCHEMA_SQL);
   const insert = db.prepare(INSERT_ROW);
+  const insertChunk = db.prepare(INSERT_CHUNK);
   db.transaction(() => {
-    for (let i = 0; i < image.count; i++) insert.run(image.values(i));
+    for (let i = 0; i < image.count; i++) {
+      insert.run(image.values(i));
+      insertChunks(insertChunk, image, i);
+    }
   })();
   return db;
 }
@@ -82,13 +96,24 @@ function patchedCatalog(base: CatalogBase, image: RowImage): Database.Database |
       'UPDATE catalog SET parent_1 = ?, parent_2 = ?, hardlinks = ?, hash = ?, size = ?, mode = ?, mtime = ?, flags = ?, name = ?, symlink = ?, uid = ?, gid = ?, xattr = ? WHERE md5path_1 = ? AND md5path_2 = ?',
     );
     const insert = db.prepare(INSERT_ROW);
+    // a removed or changed row's chunk list goes with it (a no-op for unchunked files)
+    const removeChunks = db.prepare('DELETE FROM chunks WHERE md5path_1 = ? AND md5path_2 = ?');
+    const insertChunk = db.prepare(INSERT_CHUNK);
     db.transaction(() => {
-      for (const o of changes.remove) remove.run(base.image.key(o));
+      for (const o of changes.remove) {
+        remove.run(base.image.key(o));
+        removeChunks.run(base.image.key(o));
+      }
       for (const i of changes.update) {
         const v = image.values(i);
         update.run(...v.slice(2), v[0], v[1]);
+        removeChunks.run(image.key(i));
+        insertChunks(insertChunk, image, i);
       }
-      for (const i of changes.insert) insert.run(image.values(i));
+      for (const i of changes.insert) {
+        insert.run(image.values(i));
+        insertChunks(insertChunk, image, i);
+      }
     })();
     if (changes.remove.length > 0 && Number(db.pragma('freelist_count', { simple: true })) * 4 > Number(db.pragma('page_count', { simple: true }))) {
       db.close();
@@ -164,7 +189,21 @@ export interface OpenedCatalog {
   statistics: Record<string, number>;
   nested: NestedRow[];
   rows: CatalogRow[];
+  /** the chunks table, by row key `md5path_1:md5path_2`, in offset order */
+  chunks: Map<string, ChunkRow[]>;
   schemaSql: string[];
+}
+
+export interface ChunkRow {
+  offset: number;
+  size: number;
+  /** null or not 20 bytes in a damaged catalog (verify reports it) */
+  hash: Buffer | null;
+}
+
+/** The key of a catalog row in OpenedCatalog.chunks. */
+export function rowKey(row: { md5path_1: bigint; md5path_2: bigint }): string {
+  return `${row.md5path_1}:${row.md5path_2}`;
 }
 
 /** Open a serialised catalog and read everything (rows with 64-bit integers as bigint). */
@@ -177,8 +216,15 @@ export function readCatalog(dbBytes: Buffer): OpenedCatalog {
     for (const r of db.prepare('SELECT counter, value FROM statistics').all() as { counter: string; value: number }[]) statistics[r.counter] = Number(r.value);
     const nested = (db.prepare('SELECT path, sha1, size FROM nested_catalogs').all() as { path: string; sha1: string; size: number }[]).map((r) => ({ path: r.path, hash: r.sha1, size: Number(r.size) }));
     const rows = db.prepare('SELECT * FROM catalog').safeIntegers(true).all() as CatalogRow[];
+    const chunks = new Map<string, ChunkRow[]>();
+    for (const r of db.prepare('SELECT md5path_1, md5path_2, offset, size, hash FROM chunks ORDER BY md5path_1, md5path_2, offset').safeIntegers(true).all() as { md5path_1: bigint; md5path_2: bigint; offset: bigint; size: bigint; hash: Buffer | null }[]) {
+      const k = rowKey(r);
+      const list = chunks.get(k) ?? [];
+      list.push({ offset: Number(r.offset), size: Number(r.size), hash: Buffer.isBuffer(r.hash) ? r.hash : null });
+      chunks.set(k, list);
+    }
     const schemaSql = (db.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name").all() as { sql: string }[]).map((r) => r.sql);
-    return { properties, statistics, nested, rows, schemaSql };
+    return { properties, statistics, nested, rows, chunks, schemaSql };
   } finally {
     db.close();
   }
@@ -221,7 +267,8 @@ export function entriesFromCatalog(cat: OpenedCatalog, rootPath: string): Entry 
       gid: Number(row.gid),
       mtime: Number(row.mtime),
       size: Number(row.size),
-      hash: row.hash ? row.hash.toString('hex') : undefined,
+      hash: row.hash && !(flags & Flags.Chunked) ? row.hash.toString('hex') : undefined,
+      chunks: type === 'file' && flags & Flags.Chunked ? (cat.chunks.get(rowKey(row)) ?? []).map((c) => ({ offset: c.offset, size: c.size, hash: c.hash?.toString('hex') ?? '', digest: '' })) : undefined,
       target: type === 'symlink' ? row.symlink ?? '' : undefined,
       xattrs: decodeXattrs(row.xattr),
       hlGroup: type === 'file' ? Number(hl >> 32n) : undefined,

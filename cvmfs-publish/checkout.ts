@@ -126,10 +126,9 @@ class Materialiser {
       fs.linkSync(first, out);
       return;
     }
-    const data = await this.reader.readFile(e.path);
     const fd = openExclusive(out, 0o600);
     try {
-      writeAll(fd, data);
+      for await (const data of this.reader.stream(e.path)) writeAll(fd, data); // a chunked file one chunk at a time
       if (this.asRoot) fs.fchownSync(fd, e.uid, e.gid); // before fchmod: a chown clears setuid bits
       fs.fchmodSync(fd, e.mode & this.modeMask);
       fs.futimesSync(fd, e.mtime, e.mtime);

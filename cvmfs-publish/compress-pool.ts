@@ -8,12 +8,18 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { UsageError } from '../base/errors.ts';
+import { ChunkCache } from './chunk-cache.ts';
+import type { ChunkParams, ChunkRef } from './chunk-params.ts';
 
 export interface FileJobResult {
   hash: string;
   size: number;
   /** The object did not exist before this job stored it. */
   created: boolean;
+  /** set for a chunked file (then `hash` is ''): its chunks, each with `created` as above */
+  chunks?: (ChunkRef & { created: boolean })[];
+  /** id of that chunk list, what the scan cache records for the file (chunk-cache.ts) */
+  listId?: string;
 }
 
 /** What the scan saw of a file: its directory's device and inode, and its own. */
@@ -38,6 +44,8 @@ interface Pending {
   offset?: number;
   /** set: a file of a scanned tree, which must still be the one scanned */
   scanned?: ScannedFile;
+  /** set: the content itself (putFile of a Buffer above the minimum chunk size) */
+  content?: Buffer;
   resolve: (r: FileJobResult) => void;
   reject: (e: Error) => void;
 }
@@ -52,10 +60,11 @@ export function defaultWorkers(): number {
   return Math.max(2, Math.min(2 * (os.availableParallelism?.() ?? os.cpus().length), 8));
 }
 
-/** A job as the worker reads it (flat numbers: thousands go in each message). */
-function jobMessage(p: Pending): object {
+/** A job as the worker reads it (flat numbers: thousands go in each message); `prev`: the file's previous chunk list. */
+function jobMessage(p: Pending, prev: ChunkRef[] | undefined): object {
   const s = p.scanned;
-  return s ? { path: p.path, size: p.size, dd: s.dirDev, di: s.dirIno, dev: s.dev, ino: s.ino } : { path: p.path, size: p.size, offset: p.offset };
+  if (p.content) return { path: p.path, size: p.size, content: p.content };
+  return s ? { path: p.path, size: p.size, dd: s.dirDev, di: s.dirIno, dev: s.dev, ino: s.ino, prev } : { path: p.path, size: p.size, offset: p.offset };
 }
 
 export class CompressPool {
@@ -72,16 +81,36 @@ export class CompressPool {
    * Workers start one at a time as work backs up (a republish with a few changed files needs one,
    * a first publish gets all of them within its first batches): each costs ~15 ms of CPU to start.
    */
-  constructor(private readonly repoDir: string, private readonly size = defaultWorkers()) {}
+  constructor(private readonly repoDir: string, private readonly size = defaultWorkers(), private readonly chunking?: ChunkParams) {
+    this.chunks = chunking ? ChunkCache.at(repoDir, chunking) : undefined;
+  }
+
+  /** digests of stored chunks and chunk lists of files (chunking on only) */
+  private readonly chunks?: ChunkCache;
+
+  /** The chunk list a scan cache entry names (a list id), if known. */
+  chunkList(id: string): ChunkRef[] | undefined {
+    return this.chunks?.list(id);
+  }
+
+  /** Write the chunk cache (after the objects it names are stored). */
+  async saveChunkCache(): Promise<void> {
+    await this.chunks?.save();
+  }
+
+  private settle(p: Pending, r: FileJobResult): void {
+    if (r.chunks && this.chunks) r.listId = this.chunks.add(r.chunks, p.scanned ? p.path : undefined);
+    p.resolve(r);
+  }
 
   private spawn(): void {
-    const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir: this.repoDir }, execArgv: [] });
+    const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir: this.repoDir, chunking: this.chunking, digests: this.chunks?.digestEntries() }, execArgv: [] });
     w.on('message', (msg: { id: number; results: (FileJobResult | JobError)[] }) => {
       const batch = this.inflight.get(msg.id)!;
       this.inflight.delete(msg.id);
       msg.results.forEach((r, j) => {
         if ('error' in r) batch[j].reject(r.where !== undefined ? new UsageError(r.error, { where: r.where, hint: r.hint }) : new Error(r.error));
-        else batch[j].resolve(r);
+        else this.settle(batch[j], r);
       });
       this.idle.push(w);
       this.pump();
@@ -98,10 +127,10 @@ export class CompressPool {
    * Compress and store one file from disk (with `offset`: `size` bytes of it from there; with
    * `scanned`: a file of a scanned tree, refused unless it is still the file scanned).
    */
-  storeFile(path: string, size: number, offset?: number, scanned?: ScannedFile): Promise<FileJobResult> {
+  storeFile(path: string, size: number, offset?: number, scanned?: ScannedFile, content?: Buffer): Promise<FileJobResult> {
     if (this.closed) return Promise.reject(new Error('compression pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ path, size, offset, scanned, resolve, reject });
+      this.queue.push({ path, size, offset, scanned, content, resolve, reject });
       // Dispatch as soon as a batch is full; otherwise once on the next turn (lets the caller fill batches).
       if (this.queue.length - this.head >= BATCH_FILES) this.pump();
       else if (!this.scheduled) {
@@ -133,7 +162,8 @@ export class CompressPool {
       }
       const id = this.nextId++;
       this.inflight.set(id, batch);
-      w.postMessage({ id, jobs: batch.map(jobMessage) });
+      const prev = (p: Pending) => (p.scanned && this.chunking && p.size > this.chunking.min ? this.chunks?.previous(p.path) : undefined);
+      w.postMessage({ id, jobs: batch.map((p) => jobMessage(p, prev(p))) });
     }
   }
 
@@ -148,6 +178,11 @@ export class CompressPool {
     this.queue = [];
     this.head = 0;
     for (const p of queued) p.reject(reason);
+  }
+
+  /** Store content held in memory (chunked when above the minimum chunk size). */
+  storeContent(label: string, content: Buffer): Promise<FileJobResult> {
+    return this.storeFile(label, content.length, undefined, undefined, content);
   }
 
   async close(): Promise<void> {

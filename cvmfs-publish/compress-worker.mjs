@@ -18,16 +18,66 @@ import { pipeline } from 'node:stream/promises';
 import { PROBE_BYTES, TAIL_PROBE_LIMIT, createObjectDeflate, deflateObject } from './object-compression.mjs';
 import { CHANGED_HINT } from './source-listing.mjs';
 import { OpenCheckError, openRegularChecked } from '../base/open-checked.mjs';
+import { fdReader, storeChunks } from './chunk-store.mjs';
+import { mightChunk } from './chunk-detector.mjs';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
 const PROC_FD = fs.existsSync('/proc/self/fd');
 
-const { repoDir } = workerData;
+const { repoDir, chunking } = workerData;
+/** Chunk cache of this worker: digest of a chunk's plain bytes -> its object (chunk-store.mjs). */
+const digests = new Map(workerData.digests ?? []);
 let seq = 0;
 const tmpName = () => path.join(repoDir, 'data', 'txn', `${process.pid}.w${threadId}.${seq++}.tmp`);
-const dest = (hash) => path.join(repoDir, 'data', hash.slice(0, 2), hash.slice(2));
+const dest = (hash, suffix = '') => path.join(repoDir, 'data', hash.slice(0, 2), hash.slice(2) + suffix);
 /** Temp name beside the object: starts with '.', so it never looks like an object (isTempObjectName in object-store.ts). */
 const tmpBeside = (hash) => path.join(repoDir, 'data', hash.slice(0, 2), `.${hash.slice(2)}.${process.pid}.w${threadId}.${seq++}.tmp`);
+
+/** Store object bytes under their name unless already there; true when this call created it. */
+function writeObject(compressed, hash, suffix = '') {
+  const d = dest(hash, suffix);
+  if (fs.existsSync(d)) return false;
+  const tmp = tmpBeside(hash);
+  try {
+    fs.writeFileSync(tmp, compressed);
+    fs.renameSync(tmp, d);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  return true;
+}
+
+/** A bulk object (one piece) from content in memory. */
+function storeBuffer(buf) {
+  const compressed = deflateObject(buf);
+  const hash = crypto.createHash('sha1').update(compressed).digest('hex');
+  return { hash, size: buf.length, created: writeObject(compressed, hash) };
+}
+
+/**
+ * A file above the minimum chunk size: stored as chunks (P objects), or whole if it is one piece.
+ * Chunk objects made before a failure are removed again (the job's file changed, say).
+ */
+async function storeChunked(job) {
+  const content = job.content;
+  const fd = content ? undefined : openSource(job);
+  try {
+    const readAt = content ? (buf, off, len, pos) => void content.copy(buf, off, pos, pos + len) : fdReader(fd, job.offset ?? 0, (missing) => short(job, missing));
+    let r;
+    try {
+      r = await storeChunks(readAt, job.size, { params: chunking, digests, prev: job.prev, exists: (h, suffix) => fs.existsSync(dest(h, suffix)), write: writeObject });
+    } catch (e) {
+      for (const h of e.createdChunks ?? []) fs.rmSync(dest(h, 'P'), { force: true });
+      throw e;
+    }
+    if (r.sole) return storeBuffer(r.sole);
+    for (const c of r.chunks) digests.set(c.digest, c.hash);
+    return { hash: '', size: job.size, created: false, chunks: r.chunks };
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
 
 /** A range job whose file ends before its range does. */
 const shortRange = (job, missing) => new Error(`ends ${missing} bytes before the ${job.size} bytes at offset ${job.offset}`);
@@ -112,22 +162,7 @@ function readContent(job) {
 }
 
 function storeSmall(job) {
-  const buf = readContent(job);
-  const compressed = deflateObject(buf);
-  const hash = crypto.createHash('sha1').update(compressed).digest('hex');
-  const d = dest(hash);
-  const created = !fs.existsSync(d);
-  if (created) {
-    const tmp = tmpBeside(hash);
-    try {
-      fs.writeFileSync(tmp, compressed);
-      fs.renameSync(tmp, d);
-    } catch (e) {
-      fs.rmSync(tmp, { force: true });
-      throw e;
-    }
-  }
-  return { hash, size: buf.length, created };
+  return storeBuffer(job.content ?? readContent(job));
 }
 
 /** Files above TAIL_PROBE_LIMIT: streamed, judged by their first bytes. */
@@ -171,7 +206,9 @@ parentPort.on('message', async (msg) => {
   const results = [];
   for (const job of msg.jobs) {
     try {
-      results.push(job.size > TAIL_PROBE_LIMIT ? await storeBig(job) : storeSmall(job));
+      if (job.content) job.content = Buffer.from(job.content.buffer, job.content.byteOffset, job.content.byteLength);
+      if (chunking && mightChunk(job.size, chunking)) results.push(await storeChunked(job));
+      else results.push(job.size > TAIL_PROBE_LIMIT ? await storeBig(job) : storeSmall(job));
     } catch (e) {
       results.push(e instanceof Refused ? { error: e.message, where: e.where, hint: e.hint } : { error: `${job.path}: ${e.message}` });
     }

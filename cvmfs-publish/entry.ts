@@ -2,6 +2,7 @@
 import type { FileMeta } from '../base/file-meta.ts';
 import type { Counters } from './format.ts';
 import type { Xattrs } from './xattr.ts';
+import type { ChunkRef } from './chunk-params.ts';
 
 export type EntryType = 'dir' | 'file' | 'symlink' | 'special';
 
@@ -26,10 +27,12 @@ export interface CatalogRef {
 export interface Entry extends FileMeta {
   name: string;
   type: EntryType;
-  /** content object hash (files) */
+  /** content object hash (files; unset for a chunked file) */
   hash?: string;
+  /** a chunked file's chunks in offset order (P objects; catalog `chunks` table, flag 64) */
+  chunks?: ChunkRef[];
   /** pending content (files whose object is still being written) */
-  pending?: Promise<{ hash: string; size: number }>;
+  pending?: Promise<{ hash: string; size: number; chunks?: ChunkRef[] }>;
   target?: string;
   xattrs?: Xattrs;
   /** hardlink group within the directory (0 = none) */

@@ -46,6 +46,7 @@ export async function garbageCollect(repoDir: string, opts: { keepRevisions?: nu
       if (!store.has(hash, 'C')) return;
       const cat = readCatalog(verifyAndInflate(store.readCompressed(hash, 'C'), hash, rel));
       for (const row of cat.rows) if (row.hash) keep.add(objectPath(row.hash.toString('hex')));
+      for (const list of cat.chunks.values()) for (const c of list) if (c.hash) keep.add(objectPath(c.hash.toString('hex'), 'P')); // chunks of chunked files
       for (const n of cat.nested) visitCatalog(n.hash);
     };
     for (const h of roots.keys()) visitCatalog(h);

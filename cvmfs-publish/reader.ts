@@ -27,7 +27,7 @@ export interface ReaderOptions {
   insecure?: boolean;
 }
 
-export interface StatResult extends Pick<Entry, 'type' | 'mode' | 'uid' | 'gid' | 'mtime' | 'size' | 'hash' | 'target'> {
+export interface StatResult extends Pick<Entry, 'type' | 'mode' | 'uid' | 'gid' | 'mtime' | 'size' | 'hash' | 'target' | 'chunks'> {
   path: string;
   xattrs?: Record<string, string>;
   hardlinkGroup?: number;
@@ -191,6 +191,7 @@ export class RepositoryReader {
       mtime: e.mtime,
       size: e.size,
       hash: e.hash,
+      chunks: e.chunks,
       target: e.target,
       xattrs: e.xattrs ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, v.toString('utf8')])) : undefined,
       hardlinkGroup: e.hlGroup || undefined,
@@ -212,13 +213,37 @@ export class RepositoryReader {
   }
 
   async readFile(p: string): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const b of this.stream(p)) parts.push(b);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  /**
+   * A file's content piece by piece: its object, or each chunk of a chunked file in offset order
+   * (as the cvmfs client reads the `chunks` table: catalog_sql.cc SqlChunksListing), each checked
+   * against its name and the chunk list (contiguous from 0, sizes adding up to the file's).
+   */
+  async *stream(p: string): AsyncGenerator<Buffer> {
     const full = normalizeRepoPath(p);
     const e = await this.lookup(full);
     if (!e) throw new UsageError(`${full || '/'} does not exist in revision ${this.revision}`, { where: full || '/', hint: 'check the path with `gridforge repo ls`' });
     if (e.type !== 'file') throw new UsageError(`${full} is a ${e.type}, not a regular file`, { where: full, hint: e.type === 'symlink' ? `it points to ${e.target}` : 'name a file' });
-    const data = await this.object(e.hash!);
-    if (data.length !== e.size) throw new GridforgeError(`object size ${data.length} differs from the catalog size ${e.size}`, { where: `${full} (${objectPath(e.hash!)})` });
-    return data;
+    if (!e.chunks) {
+      if (!e.hash) throw new GridforgeError('regular file without a content hash', { where: full });
+      const data = await this.object(e.hash);
+      if (data.length !== e.size) throw new GridforgeError(`object size ${data.length} differs from the catalog size ${e.size}`, { where: `${full} (${objectPath(e.hash)})` });
+      yield data;
+      return;
+    }
+    let at = 0;
+    for (const c of e.chunks) {
+      if (c.offset !== at || !/^[0-9a-f]{40}$/.test(c.hash)) throw new GridforgeError(`chunk list is broken at offset ${c.offset} (expected ${at})`, { where: full });
+      const data = await this.object(c.hash, 'P');
+      if (data.length !== c.size) throw new GridforgeError(`chunk object size ${data.length} differs from the chunk size ${c.size}`, { where: `${full} (${objectPath(c.hash, 'P')})` });
+      at += c.size;
+      yield data;
+    }
+    if (at !== e.size) throw new GridforgeError(`chunks add up to ${at} bytes, the catalog says ${e.size}`, { where: full });
   }
 
   /** Every entry below (and including) a path, parents before children. */

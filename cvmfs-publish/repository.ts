@@ -17,9 +17,11 @@ import { parseManifest, signManifest, type Manifest } from './manifest.ts';
 import { ObjectStore, sha1Hex, verifyAndInflate } from './object-store.ts';
 import { Reflog } from './reflog.ts';
 import { signWhitelist } from './whitelist.ts';
+import { DEFAULT_CHUNK_PARAMS, checkChunkParams, type ChunkParams } from './chunk-params.ts';
 import { deflateStockZlib } from './zlib-exact.mjs';
 
-export const DEFAULT_MAX_FILE_SIZE = 4 * 1024 ** 3;
+/** cvmfs_server's CVMFS_FILE_MBYTE_LIMIT default: 1024 MiB (cvmfs/server/cvmfs_server_coda.sh). */
+export const DEFAULT_MAX_FILE_SIZE = 1024 ** 3;
 
 export interface RepoConfig {
   name: string;
@@ -35,6 +37,8 @@ export interface RepoConfig {
    */
   garbageCollectable?: boolean;
   whitelistDays: number;
+  /** file chunking sizes (chunk-params.ts; cvmfs_server's defaults when absent) */
+  chunking: ChunkParams;
 }
 
 export function stateDir(repoDir: string): string {
@@ -52,7 +56,9 @@ export function readRepoConfig(repoDir: string): RepoConfig {
     throw new UsageError(`${repoDir} was not created by gridforge (no .gridforge/config.json), so it cannot be published to`, { where: repoDir, hint: 'publish into a repository made by `gridforge repo init`; other repositories can be read (ls, cat, checkout, verify --public-key)' });
   }
   const cfg = JSON.parse(readBoundedFile(file, file, 1024 * 1024).toString('utf8')) as Partial<RepoConfig>;
-  return { ttl: DEFAULT_TTL, maxFileSize: DEFAULT_MAX_FILE_SIZE, whitelistDays: 30, ...cfg } as RepoConfig;
+  const full = { ttl: DEFAULT_TTL, maxFileSize: DEFAULT_MAX_FILE_SIZE, whitelistDays: 30, ...cfg, chunking: { ...DEFAULT_CHUNK_PARAMS, ...cfg.chunking } } as RepoConfig;
+  checkChunkParams(full.chunking, `${file} key chunking`);
+  return full;
 }
 
 export interface InitOptions {
@@ -63,6 +69,8 @@ export interface InitOptions {
   /** `G yes` in every manifest, and `repo gc` allowed (`repo init --gc`, like `cvmfs_server mkfs -z`); default false */
   garbageCollectable?: boolean;
   whitelistDays?: number;
+  /** file chunking sizes (default: cvmfs_server's 4/8/16 MiB) */
+  chunking?: ChunkParams;
   /** sign with a complete key set already in the keys directory (`--import-keys`); refused otherwise */
   importKeys?: boolean;
 }
@@ -85,6 +93,7 @@ export async function initRepository(dir: string, opts: InitOptions): Promise<In
   if (!FQRN_RE.test(opts.name)) {
     throw new UsageError(`repository name "${opts.name}" is not a fully qualified name`, { where: '--name', hint: 'use a DNS-style name like alice.example.org (lowercase letters, digits, dashes, dots)' });
   }
+  if (opts.chunking) checkChunkParams(opts.chunking, '--min-chunk-size/--avg-chunk-size/--max-chunk-size');
   checkNewRepoDir(repoDir);
   const keysDir = path.resolve(opts.keysDir ?? defaultKeysDir(repoDir));
   assertKeysOutside(keysDir, repoDir);
@@ -133,7 +142,7 @@ async function writeInitialRevision(dir: string, opts: InitOptions, keysDir: str
   const store = new ObjectStore(dir);
   store.ensureLayout();
   fs.writeFileSync(path.join(dir, '.cvmfs_master_replica'), 'This file marks the repository as replicatable to stratum 1 servers\n');
-  const cfg: RepoConfig = { name: opts.name, keysDir, ttl: opts.ttl ?? DEFAULT_TTL, maxFileSize: opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE, whitelistDays: opts.whitelistDays ?? 30 };
+  const cfg: RepoConfig = { name: opts.name, keysDir, ttl: opts.ttl ?? DEFAULT_TTL, maxFileSize: opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE, whitelistDays: opts.whitelistDays ?? 30, chunking: checkChunkParams(opts.chunking ?? DEFAULT_CHUNK_PARAMS, 'chunk sizes') };
   fs.mkdirSync(stateDir(dir), { recursive: true });
   if (opts.garbageCollectable === true) cfg.garbageCollectable = true; // `repo init --gc`
   fs.writeFileSync(path.join(stateDir(dir), 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);

@@ -122,7 +122,7 @@ export async function diffTags(repoDirOrUrl: string, tagA: string, tagB: string,
     else {
       const what: string[] = [];
       if (ea.type !== eb.type) what.push(`type ${ea.type} -> ${eb.type}`);
-      if (ea.hash !== eb.hash) what.push('content');
+      if (ea.hash !== eb.hash || chunkListOf(ea) !== chunkListOf(eb)) what.push('content');
       if (ea.target !== eb.target) what.push(`target ${ea.target} -> ${eb.target}`);
       if (ea.mode !== eb.mode) what.push(`mode ${ea.mode.toString(8)} -> ${eb.mode.toString(8)}`);
       if (ea.uid !== eb.uid || ea.gid !== eb.gid) what.push('owner');
@@ -133,3 +133,7 @@ export async function diffTags(repoDirOrUrl: string, tagA: string, tagB: string,
   return out.sort((x, y) => (x.path < y.path ? -1 : 1));
 }
 
+/** A chunked file's content as one comparable string (its chunk objects in order); '' otherwise. */
+function chunkListOf(e: StatResult): string {
+  return e.chunks ? e.chunks.map((c) => `${c.offset}+${c.size}:${c.hash}`).join(',') : '';
+}

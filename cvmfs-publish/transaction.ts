@@ -5,6 +5,7 @@
  * Killed at any instant, the previous manifest stays and the repository still verifies. A
  * transaction that fails or is aborted removes every object it wrote (data/ as before it began).
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -14,6 +15,9 @@ import { writeCatalog } from './catalog.ts';
 import { buildRowImage } from './catalog-image.ts';
 import { RowImageStore } from './catalog-image-store.ts';
 import { CompressPool, type FileJobResult, type ScannedFile } from './compress-pool.ts';
+import { isListId } from './chunk-cache.ts';
+import { gatherContent } from './chunk-input.ts';
+import type { ChunkRef } from './chunk-params.ts';
 import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
 import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
@@ -120,6 +124,13 @@ export function checkRepoPath(p: string, what = 'path', markerFile = false): str
     });
   });
   return normalizeRepoPath(body);
+}
+
+/** A file's content as the pool stored it: one object, or chunks (then no hash: the catalog's hash column is NULL). */
+function setContent(e: Entry, r: { hash: string; size: number; chunks?: ChunkRef[] }): void {
+  e.size = r.size;
+  e.hash = r.chunks ? undefined : r.hash;
+  e.chunks = r.chunks?.map(({ offset, size, hash, digest }) => ({ offset, size, hash, digest }));
 }
 
 /** A regular file entry written through the transaction API (putFile, putFileRange). */
@@ -230,15 +241,16 @@ export class Transaction {
   }
 
   private getPool(): CompressPool {
-    this.pool ??= new CompressPool(this.repoDir);
+    this.pool ??= new CompressPool(this.repoDir, undefined, this.config.chunking);
     return this.pool;
   }
 
   /** Hand a file to the compression pool; the object it creates is recorded (removed again unless the transaction commits). */
-  private poolJob(file: string, size: number, offset?: number, scanned?: ScannedFile): Promise<FileJobResult> {
-    const job = this.getPool().storeFile(file, size, offset, scanned);
+  private poolJob(file: string, size: number, offset?: number, scanned?: ScannedFile, content?: Buffer): Promise<FileJobResult> {
+    const job = this.getPool().storeFile(file, size, offset, scanned, content);
     const recorded = job.then((r) => {
       if (r.created) this.created.add(this.store.file(r.hash));
+      for (const c of r.chunks ?? []) if (c.created) this.created.add(this.store.file(c.hash, 'P'));
       return r;
     });
     recorded.catch(() => undefined); // awaited by drain() or a rollback
@@ -267,8 +279,10 @@ export class Transaction {
     const dispatch = (e: Entry, dir: SourceDir, dev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number): void => {
       // Cache entries are written only after their objects are in place, and gc drops the cache, so a hit names an existing object.
       const cached = this.cache.get(dev, ino, size, mtimeMs, ctimeMs);
-      if (cached) {
-        e.hash = cached;
+      // a chunked file's entry names its chunk list (chunk-cache.ts); a list no longer known is a miss
+      const chunks = cached && isListId(cached) ? this.getPool().chunkList(cached) : undefined;
+      if (cached && (chunks || !isListId(cached))) {
+        setContent(e, { hash: cached, size, chunks });
         this.reused++;
         return;
       }
@@ -277,7 +291,7 @@ export class Transaction {
       const p = this.poolJob(`${dir.path}/${e.name}`, size, undefined, { dirDev: dir.dev, dirIno: dir.ino, dev, ino });
       started.push(p);
       e.pending = p.then((r) => {
-        this.cache.set({ dev, ino, size, mtimeMs, ctimeMs }, r.hash);
+        this.cache.set({ dev, ino, size, mtimeMs, ctimeMs }, r.listId ?? r.hash);
         this.stored++;
         return r;
       });
@@ -307,11 +321,14 @@ export class Transaction {
     const results = await Promise.allSettled(started);
     const removed = new Set<string>();
     for (const r of results) {
-      if (r.status !== 'fulfilled' || !r.value.created) continue;
-      const f = this.store.file(r.value.hash);
-      fs.rmSync(f, { force: true });
-      this.created.delete(f);
-      removed.add(r.value.hash);
+      if (r.status !== 'fulfilled') continue;
+      const made = r.value.created ? [this.store.file(r.value.hash)] : [];
+      for (const c of r.value.chunks ?? []) if (c.created) made.push(this.store.file(c.hash, 'P'));
+      for (const f of made) {
+        fs.rmSync(f, { force: true });
+        this.created.delete(f);
+      }
+      if (made.length > 0) removed.add(r.value.listId ?? r.value.hash);
     }
     if (removed.size > 0) this.cache.forget(removed);
   }
@@ -358,20 +375,45 @@ export class Transaction {
     const { parent, name, full } = this.split(p, 'path', true);
     let hash: string;
     let size: number;
-    if (Buffer.isBuffer(content)) {
-      this.checkContentSize(content.length, full);
-      hash = this.store.putBuffer(content).hash;
-      size = content.length;
-    } else {
+    const min = this.config.chunking.min;
+    if (Buffer.isBuffer(content)) this.checkContentSize(content.length, full);
+    else {
+      // gathered first: content above the minimum chunk size goes to the pool, which chunks it
+      const tmp = path.join(this.repoDir, 'data', 'txn', `${process.pid}.put.${randomBytes(6).toString('hex')}.tmp`);
+      let got;
       try {
-        ({ hash, size } = await this.store.putStream(content, '', this.maxFileSize));
+        got = await gatherContent(content, this.maxFileSize, min, tmp);
       } catch (err) {
         throw new UsageError(`cannot store ${full}: ${(err as Error).message}`, { where: full, hint: 'check the stream and the size limit' });
       }
+      if ('file' in got) {
+        this.pendingJob(parent, fileEntry(name, meta, got.size, undefined), this.poolJob(got.file, got.size, 0), () => fs.rmSync(got.file, { force: true }));
+        return;
+      }
+      content = got.buffer;
     }
+    if (content.length > min) {
+      this.pendingJob(parent, fileEntry(name, meta, content.length, undefined), this.poolJob(full, content.length, undefined, undefined, content));
+      return;
+    }
+    ({ hash } = this.store.putBuffer(content));
+    size = content.length;
     this.stored++;
     const dir = this.dirAt(parent, true);
     dir.children!.set(name, fileEntry(name, meta, size, hash));
+  }
+
+  /** Put a file entry whose content the pool is storing (drain fills it in); `done` runs once the job ends. */
+  private pendingJob(parent: string, e: Entry, job: Promise<FileJobResult>, done?: () => void): void {
+    const dir = this.dirAt(parent, true);
+    this.pendingCount++;
+    e.pending = job.then((r) => {
+      this.stored++;
+      return r;
+    });
+    if (done) e.pending.then(done, done);
+    e.pending.catch(() => undefined); // awaited by drain()
+    dir.children!.set(e.name, e);
   }
 
   private checkContentSize(size: number, where: string): void {
@@ -433,8 +475,7 @@ export class Transaction {
     const t = dir.children!.get(b.name);
     if (!t || t.type !== 'file') throw new UsageError(`hard link target ${b.full} is not a regular file`, { where: targetPath, hint: 'link to an existing regular file' });
     if (t.pending) {
-      const r = await t.pending;
-      t.hash = r.hash;
+      setContent(t, await t.pending);
       t.pending = undefined;
     }
     if (!t.hlGroup) {
@@ -476,8 +517,7 @@ export class Transaction {
       if (e.pending) {
         waits.push(
           e.pending.then((r) => {
-            e.hash = r.hash;
-            e.size = r.size;
+            setContent(e, r);
             e.pending = undefined;
             done++;
           }),
@@ -616,7 +656,7 @@ export class Transaction {
       // Catalogs are built here and deflated on the thread pool; while the first one deflates, the
       // scan cache is written (every object it names is stored by now).
       const saveCache = () => {
-        cacheSaved ??= this.cache.save();
+        cacheSaved ??= Promise.all([this.pool?.saveChunkCache(), this.cache.save()]).then(() => undefined);
         cacheSaved.catch(() => undefined); // awaited below, and before the lock is released
       };
       const catalogs = await this.writeCatalogs(now, saveCache);

@@ -9,11 +9,13 @@
  * revisions published before markers were added for pattern-nested catalogs cannot change). Each
  * problem names the exact path.
  */
+import { checkChunkList } from './chunk-verify.ts';
+import type { ChunkParams } from './chunk-params.ts';
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { readCatalog, type CatalogRow, type OpenedCatalog } from './catalog.ts';
+import { readCatalog, rowKey, type CatalogRow, type OpenedCatalog } from './catalog.ts';
 import { CATALOG_SCHEMA_SQL } from './catalog-schema.ts';
 import { COUNTER_NAMES, Flags, SCHEMA_REVISION, SCHEMA_VERSION, md5path, objectPath, zeroCounters, addCounters, type Counters, type ObjectSuffix } from './format.ts';
 import { History } from './history.ts';
@@ -21,7 +23,7 @@ import { badNameReason, showName } from './catalog-names.ts';
 import { findTrustAnchor } from './trust-anchor.ts';
 import { checkManifestSignature, parseManifest, type Manifest } from './manifest.ts';
 import { sha1Hex } from './object-store.ts';
-import { pendingReflogMatches } from './repository.ts';
+import { pendingReflogMatches, readRepoConfig } from './repository.ts';
 import { Reflog } from './reflog.ts';
 import { checkWhitelist, expiryWarning } from './whitelist.ts';
 
@@ -53,6 +55,12 @@ export async function verifyRepository(repoDir: string, opts: VerifyOptions = {}
   const dir = path.resolve(repoDir);
   const problems: Problem[] = [];
   const add = (where: string, problem: string) => problems.push({ where, problem });
+  let chunkBounds: ChunkParams | undefined; // the repository's chunk sizes, when it is one gridforge publishes to
+  try {
+    chunkBounds = readRepoConfig(dir).chunking;
+  } catch {
+    chunkBounds = undefined;
+  }
   const result: VerifyResult = { ok: false, repository: dir, problems, warnings: [], checked: { revisions: 0, catalogs: 0, objects: 0, entries: 0 } };
   const objectOk = new Map<string, Buffer | null>();
   const readObject = (hash: string, suffix: ObjectSuffix, ref: string, keep = false): Buffer | null => {
@@ -213,9 +221,12 @@ export async function verifyRepository(repoDir: string, opts: VerifyOptions = {}
     }
     if (first) {
       result.checked.catalogs++;
-      checkCatalogInvariants(cat, rootPath, where, add, (fileHash, p) => {
-        if (opts.objects !== false) readObject(fileHash, '', p);
-      }, { markerRequired: inCurrent });
+      checkCatalogInvariants(cat, rootPath, where, add, (fileHash, p, chunkSize) => {
+        if (opts.objects === false) return;
+        const data = readObject(fileHash, chunkSize === undefined ? '' : 'P', p);
+        // a chunk object read the first time (later reads are memoised as empty) must hold its chunk's bytes
+        if (chunkSize !== undefined && data && data.length > 0 && data.length !== chunkSize) add(objectPath(fileHash, 'P'), `inflates to ${data.length} bytes, the chunk of ${p} is ${chunkSize}`);
+      }, { markerRequired: inCurrent, chunkBounds });
       result.checked.entries += cat.rows.length;
       for (const n of COUNTER_NAMES) {
         if ((cat.statistics[`subtree_${n}`] ?? -1) !== nestedTotals[n]) add(where, `statistics subtree_${n} = ${cat.statistics[`subtree_${n}`]}, nested catalogs sum to ${nestedTotals[n]}`);
@@ -252,7 +263,7 @@ function key(a: bigint, b: bigint): string {
  * Invariants of one catalog; `onFile` is called for every file object hash. `markerRequired`
  * (default true): a nested catalog without its `.cvmfscatalog` marker is a problem.
  */
-export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, where: string, add: (w: string, p: string) => void, onFile: (hash: string, path: string) => void, opts: { markerRequired?: boolean } = {}): void {
+export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, where: string, add: (w: string, p: string) => void, onFile: (hash: string, path: string, chunkSize?: number) => void, opts: { markerRequired?: boolean; chunkBounds?: ChunkParams } = {}): void {
   const expectSchema = [...CATALOG_SCHEMA_SQL].sort();
   const schema = [...cat.schemaSql].sort();
   if (JSON.stringify(schema) !== JSON.stringify(expectSchema)) add(where, 'schema SQL differs from cvmfs schema 2.5 revision 7');
@@ -280,6 +291,7 @@ export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, whe
     children.set(k, list);
   }
   const self = zeroCounters();
+  const chunkedKeys = new Set<string>();
   const mountpoints = new Set<string>();
   const visited = new Set<CatalogRow>();
   const visit = (row: CatalogRow, p: string) => {
@@ -302,7 +314,15 @@ export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, whe
     if ([isDir, isFile].filter(Boolean).length !== 1) add(`${rp} in ${where}`, `flags ${flags} are neither a directory nor a file`);
     if (isLink && BigInt(Buffer.byteLength(row.symlink ?? '')) !== row.size) add(`${rp} in ${where}`, `symlink size ${row.size} differs from the target length ${Buffer.byteLength(row.symlink ?? '')}`);
     if (isFile && !isLink && !(flags & Flags.Special)) {
-      if (!row.hash || row.hash.length !== 20) add(`${rp} in ${where}`, 'regular file without a 20-byte content hash');
+      if (flags & Flags.Chunked) {
+        // a chunked file: NULL hash (no bulk object, as cvmfs_server 2.12 writes it), the chunks table holds its content
+        self.chunked++;
+        self.chunked_size += Number(row.size);
+        const list = cat.chunks.get(rowKey(row));
+        self.chunks += list?.length ?? 0;
+        chunkedKeys.add(rowKey(row));
+        checkChunkList(list, Number(row.size), `${rp} in ${where}`, add, (h, size) => onFile(h, rp, size), opts.chunkBounds);
+      } else if (!row.hash || row.hash.length !== 20) add(`${rp} in ${where}`, 'regular file without a 20-byte content hash');
       else onFile(row.hash.toString('hex'), rp);
     }
     const mode = Number(row.mode);
@@ -349,12 +369,13 @@ export function checkCatalogInvariants(cat: OpenedCatalog, rootPath: string, whe
     add(`${rootPath} in ${where}`, `nested catalog root without its ${MARKER} marker (cvmfs_swissknife check: "nested catalog without marker"); publishing anything below ${rootPath} again adds it`);
   }
   for (const r of cat.rows) if (!visited.has(r)) add(`${showName(r.name)} in ${where}`, 'row is not reachable from the catalog root (bad parent key)');
+  for (const k of cat.chunks.keys()) if (!chunkedKeys.has(k)) add(where, `chunks table rows for key ${k}, which is not a chunked file (flag 64) of this catalog`);
   const nestedPaths = new Set(cat.nested.map((n) => n.path));
   for (const m of mountpoints) if (!nestedPaths.has(m)) add(`${m} in ${where}`, 'nested mountpoint without a nested_catalogs row');
   for (const n of nestedPaths) if (!mountpoints.has(n)) add(`${n} in ${where}`, 'nested_catalogs row without a mountpoint entry');
   self.nested = cat.nested.length;
   for (const n of COUNTER_NAMES) {
-    if (n.startsWith('chunk') || n.startsWith('external')) continue;
+    if (n.startsWith('external')) continue;
     if ((cat.statistics[`self_${n}`] ?? -1) !== self[n]) add(where, `statistics self_${n} = ${cat.statistics[`self_${n}`]}, counted ${self[n]}`);
   }
 }

@@ -33,9 +33,15 @@ export function register(program: Command): void {
     .option('--keys <dir>', 'keys directory (created 0700; an existing one must be yours and not group/world-writable); default <repo-dir>.keys')
     .option('-z, --gc', 'garbage-collectable: manifests say G yes and `repo gc` may delete objects (as cvmfs_server mkfs -z; default: not collectable, `repo gc` refuses it)')
     .option('--import-keys', 'sign with the complete key set already in the keys directory (refused without this option)')
-    .option('--max-file-size <bytes>', 'refuse files above this size')
-    .action(action(async (dir: string, o: Json & { name: string; keys?: string; importKeys?: boolean; maxFileSize?: string; gc?: boolean }) => {
-      const r = await initRepository(dir, { name: o.name, keysDir: o.keys, importKeys: o.importKeys === true, maxFileSize: int('--max-file-size', o.maxFileSize), garbageCollectable: o.gc === true });
+    .option('--max-file-size <bytes>', 'refuse files above this size (default 1073741824, cvmfs_server\'s CVMFS_FILE_MBYTE_LIMIT)')
+    .option('--min-chunk-size <bytes>', 'files above this size are chunked (default 4194304, as cvmfs_server)')
+    .option('--avg-chunk-size <bytes>', 'average chunk size (default 8388608)')
+    .option('--max-chunk-size <bytes>', 'largest chunk (default 16777216)')
+    .action(action(async (dir: string, o: Json & { name: string; keys?: string; importKeys?: boolean; maxFileSize?: string; minChunkSize?: string; avgChunkSize?: string; maxChunkSize?: string; gc?: boolean }) => {
+      const chunking = o.minChunkSize || o.avgChunkSize || o.maxChunkSize
+        ? { min: int('--min-chunk-size', o.minChunkSize) ?? 4194304, avg: int('--avg-chunk-size', o.avgChunkSize) ?? 8388608, max: int('--max-chunk-size', o.maxChunkSize) ?? 16777216 }
+        : undefined;
+      const r = await initRepository(dir, { name: o.name, keysDir: o.keys, importKeys: o.importKeys === true, maxFileSize: int('--max-file-size', o.maxFileSize), chunking, garbageCollectable: o.gc === true });
       const cron = resignCronLine(r.dir);
       out(o, { ...r, cron }, () => {
         printLine(`created repository ${r.name} in ${r.dir} (revision 1, ${r.garbageCollectable ? 'garbage-collectable' : 'not garbage-collectable'})`);

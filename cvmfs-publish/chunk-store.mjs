@@ -1,0 +1,139 @@
+// File chunking in a compression worker (plain JS: workers load it without tsx): cuts a file's
+// content at the cut points of chunk-detector.mjs and stores each chunk as its own object with the
+// `P` suffix (cvmfs/crypto/hash.h kSuffixPartial), as cvmfs_server does (cvmfs/ingestion/
+// task_chunk.cc). A file with a single piece is stored whole, as an ordinary object
+// (task_write.cc IsSolePiece -> MakeBulkChunk).
+//
+// Republishing a large file must not recompress the chunks that did not change: each chunk is
+// known by the SHA-256 of its plain bytes (with the compression mode), the chunk cache maps that
+// digest to the object it became (checked to exist before it is reused; the object depends on the
+// content alone). With the file's previous chunk list, a chunk whose bytes are unchanged is taken
+// without running the detector again (its cut still holds: the bytes that decided it are the same,
+// plus the byte at the cut, checked here), so only the edited region is scanned for cut points.
+// Digests and deflate run on the libuv thread pool, a few chunks at once, so one large file keeps
+// more than one core busy.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import zlib from 'node:zlib';
+import { nextCut, thresholdOf } from './chunk-detector.mjs';
+import { isIncompressible, storedZlib } from './object-compression.mjs';
+
+const IN_FLIGHT = 4;
+const deflateAsync = (input) => new Promise((resolve, reject) => zlib.deflate(input, (err, out) => (err ? reject(err) : resolve(out))));
+const modeTag = () => (process.env.GRIDFORGE_STORE_INCOMPRESSIBLE === '0' ? 'D' : 'S');
+
+/** Cache key of a chunk's plain bytes: compression mode + SHA-256 (hex), computed on the thread pool. */
+async function digestOf(bytes) {
+  return modeTag() + Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('hex');
+}
+
+/** Whether the xor32 checksum of the 32 bytes ending at bytes[at] makes a cut there (the detector's rule). */
+function cutsAt(bytes, at, threshold) {
+  return nextCut(bytes.subarray(at - 32), 33, 32, 33, threshold) === 32;
+}
+
+/**
+ * Store `size` bytes (read through `readAt(buf, off, len, pos)`, which fills exactly `len` bytes
+ * or throws) as chunks. ctx: { params {min, avg, max}, digests: Map key -> object hash, prev:
+ * previous chunk list of this file [{offset, size, hash, digest}] or undefined, exists(hash,
+ * suffix), write(compressed, hash, suffix) -> created }. Returns { sole: Buffer } for a file of
+ * one piece, else { chunks: [{offset, size, hash, digest, created}] }.
+ */
+export async function storeChunks(readAt, size, ctx) {
+  const { min, max } = ctx.params;
+  const threshold = thresholdOf(ctx.params.avg);
+  const prevAt = new Map();
+  const prev = ctx.prev ?? [];
+  const prevEnd = prev.length > 0 ? prev[prev.length - 1].offset + prev[prev.length - 1].size : 0;
+  prev.forEach((c, i) => prevAt.set(c.offset, i));
+
+  const read = (len, pos) => {
+    const b = Buffer.allocUnsafe(len);
+    readAt(b, 0, len, pos);
+    return b;
+  };
+  // A previous chunk still holds when its bytes are the same and so is what decided its cut: a cut
+  // at `max` bytes, the file's end (then the file must still end there), or the byte at the cut.
+  const verifying = new Map();
+  const verify = (i) => {
+    let v = verifying.get(i);
+    if (v) return v;
+    const c = prev[i];
+    const endsFile = c.offset + c.size === prevEnd;
+    const needsNext = c.size < max && !endsFile;
+    if (c.offset + c.size + (needsNext ? 1 : 0) > size || (endsFile && c.offset + c.size !== size)) v = Promise.resolve(undefined);
+    else {
+      const bytes = read(c.size + (needsNext ? 1 : 0), c.offset);
+      const data = bytes.subarray(0, c.size);
+      v = digestOf(data).then((d) => (d === c.digest && (!needsNext || cutsAt(bytes, c.size, threshold)) ? data : undefined));
+    }
+    verifying.set(i, v);
+    return v;
+  };
+
+  const chunks = [];
+  const running = [];
+  const finish = async (c, data, known) => {
+    const digest = known?.digest ?? (await digestOf(data));
+    let hash = known?.hash ?? ctx.digests.get(digest);
+    let created = false;
+    if (!hash || !ctx.exists(hash, 'P')) {
+      const compressed = isIncompressible(data) ? storedZlib(data) : await deflateAsync(data);
+      hash = crypto.createHash('sha1').update(compressed).digest('hex');
+      created = ctx.write(compressed, hash, 'P');
+    }
+    Object.assign(c, { hash, digest, created });
+  };
+  const emit = async (offset, data, known) => {
+    const c = { offset, size: data.length };
+    chunks.push(c);
+    const p = finish(c, data, known);
+    p.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+    running.push(p);
+    if (running.length >= IN_FLIGHT) await running.shift();
+  };
+
+  try {
+    let s = 0;
+    let carry;
+    while (s < size) {
+      const i = prevAt.get(s);
+      if (i !== undefined) {
+        for (let k = i + 1; k < Math.min(i + IN_FLIGHT, prev.length); k++) verify(k).catch(() => undefined); // read ahead
+        const data = await verify(i);
+        if (data) {
+          await emit(s, data, prev[i]);
+          s += data.length;
+          carry = undefined;
+          continue;
+        }
+      }
+      const len = Math.min(max, size - s);
+      const win = Buffer.allocUnsafe(len);
+      const have = carry ? carry.copy(win) : 0;
+      if (have < len) readAt(win, have, len - have, s + have);
+      const cut = nextCut(win, len, min, max, threshold);
+      if (s === 0 && cut === size) return { sole: win };
+      carry = cut < len ? win.subarray(cut) : undefined;
+      await emit(s, win.subarray(0, cut));
+      s += cut;
+    }
+    await Promise.all(running);
+  } catch (err) {
+    await Promise.allSettled(running);
+    err.createdChunks = chunks.filter((c) => c.created).map((c) => c.hash);
+    throw err;
+  }
+  return { chunks };
+}
+
+/** Read exactly `len` bytes at `pos` of descriptor `fd` (a short read is reported by `onShort(missing)`). */
+export function fdReader(fd, start, onShort) {
+  return (buf, off, len, pos) => {
+    for (let got = 0; got < len; ) {
+      const n = fs.readSync(fd, buf, off + got, len - got, start + pos + got);
+      if (n === 0) throw onShort(len - got);
+      got += n;
+    }
+  };
+}
