@@ -34,7 +34,7 @@ function snapshot(r: string): string {
 
 describe('repo commands', () => {
   it('init + publish + ls + cat + verify through the CLI (--json, exit codes)', () => {
-    const init = gf(['repo', 'init', repo, '--name', 'alice.example.org', '--json']);
+    const init = gf(['repo', 'init', repo, '--name', 'alice.example.org', '--gc', '--json']); // --gc: a later test runs `repo gc`
     expect(init.code, init.stderr).toBe(0);
     const ij = JSON.parse(init.stdout);
     expect(ij.keysDir).toBe(`${repo}.keys`);
@@ -214,7 +214,7 @@ describe('republish writes only the changed rows into the previous catalog', () 
   it('the patched catalog holds the rows a fresh publish writes; images follow the head, gc prunes them', async () => {
     const quiet = { onProgress: () => {} };
     const r = path.join(dir, 'repo-patch');
-    await initRepository(r, { name: 'patch.example.org', keysDir: path.join(dir, 'patch-keys') });
+    await initRepository(r, { name: 'patch.example.org', keysDir: path.join(dir, 'patch-keys'), garbageCollectable: true });
     const src = path.join(dir, 'src-many');
     for (let d = 0; d < 30; d++) {
       fs.mkdirSync(path.join(src, `d${d}`), { recursive: true });
