@@ -24,6 +24,7 @@ export const GROUPS = {
     load: () => import('./rollout.ts'),
   },
   fleet: { summary: 'Look at many sites at once', load: () => import('./fleet.ts') },
+  testbed: { summary: 'a local ALICE site on this machine (Slurm, worker nodes, VO-box, /cvmfs) and smoke jobs through it', load: () => import('./testbed.ts') },
   probe: { summary: 'Site Sonar worker-node probes: publish into the repository, run on a node, collect uploads, report per site and CE', load: () => import('./probe.ts') },
   migrate: { summary: 'OS migration: which nodes and sites can run a job image, from the probe results', load: () => import('./migrate.ts') },
 } satisfies Record<string, { summary: string; load: () => Promise<Group> }>;
