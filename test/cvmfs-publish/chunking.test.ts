@@ -1,0 +1,278 @@
+/**
+ * File chunking (cvmfs-publish/chunk-*.{mjs,ts}): cut points identical to cvmfs_server's
+ * Xor32Detector (cvmfs/ingestion/chunk_detector.cc), chunked files in the catalog as cvmfs writes
+ * them (flag 68, NULL hash, `chunks` rows, counters), read back by the reader and checkout, kept
+ * by gc, checked by verify, and a republish after a small edit storing only the chunks around it.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cutPoints, nextCut, thresholdOf, DEFAULT_CHUNKING } from '../../cvmfs-publish/chunk-detector.mjs';
+import { checkout, garbageCollect, initRepository, openRepository, publishTree, verifyRepository } from '../../cvmfs-publish/index.ts';
+import { readHead } from '../../cvmfs-publish/repository.ts';
+import { rmrf, tmpDir } from './helpers.ts';
+
+/** Deterministic mixed content: random bytes, text, runs of 0x01 (xor32 = 0xffffffff: abs(INT32_MIN) cuts), a ramp. */
+function mixedContent(size: number, seed = 1): Buffer {
+  const out = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  const rnd = () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+  let at = 0;
+  let seg = 0;
+  while (at < size) {
+    const len = Math.min(size - at, 262144 + (rnd() % 3000000));
+    const kind = seg++ % 4;
+    if (kind === 0) for (let i = 0; i < len; i++) out[at + i] = rnd() & 0xff;
+    else if (kind === 1) {
+      const line = Buffer.from(`value ${rnd()} of segment ${seg}\n`);
+      for (let i = 0; i < len; i++) out[at + i] = line[i % line.length];
+    } else if (kind === 2) out.fill(1, at, at + len);
+    else for (let i = 0; i < len; i++) out[at + i] = (i * 31 + (i >> 9)) & 0xff;
+    at += len;
+  }
+  return out;
+}
+
+/**
+ * Cut points printed by cvmfs's own chunk_detector.cc (github.com/cvmfs/cvmfs, built standalone with
+ * cvmfs's flags `-Os -fwrapv`, fed mixedContent(size, 7) in 1 MiB blocks through FindNextCutMark,
+ * as task_chunk.cc does); the file's end is the last cut.
+ */
+const CVMFS_CUTS: { size: number; params: [number, number, number]; sha256: string; cuts: number[] }[] = [
+  {
+    size: 6 << 20,
+    params: [65536, 131072, 262144],
+    sha256: 'a43aa90670d5ae98',
+    cuts: [80716, 177800, 389553, 497613, 575898, 646012, 737200, 852017, 933842, 1001060, 1070137, 1144042, 1314604, 1413470, 1614401, 1697666, 1774230, 1971516, 2078017, 2340161, 2602305, 2864449, 3126593, 3388737, 3650881, 3913025, 4175169, 4437313, 4699457, 4887728, 4953264, 5018800, 5084336, 5149872, 5215408, 5280944, 5346480, 5412016, 5674160, 5936304, 6198448],
+  },
+  { size: 40 << 20, params: [4194304, 8388608, 16777216], sha256: 'e964d69bd0a4c489', cuts: [4887728, 11713194, 22901776, 29637128, 33831432, 38025736] },
+];
+
+/** The detector written the plain way, byte by byte as chunk_detector.cc reads: the reference for random input. */
+function plainCuts(data: Uint8Array, min: number, avg: number, max: number): number[] {
+  const threshold = Math.floor(0xffffffff / avg);
+  const cuts: number[] = [];
+  if (data.length <= min) return [data.length];
+  let last = 0;
+  while (last < data.length) {
+    let x = 0;
+    let cut = -1;
+    for (let p = last + min - 32; p < Math.min(last + max, data.length); p++) {
+      x = ((x << 1) ^ data[p]) >>> 0; // uint32
+      if (p < last + min) continue;
+      const signed = x > 0x7fffffff ? x - 2 ** 32 : x;
+      let d = signed - 0x7fffffff; // int32 subtraction, wrapped as with -fwrapv
+      if (d < -(2 ** 31)) d += 2 ** 32;
+      const abs = d === -(2 ** 31) ? d : Math.abs(d); // abs(INT32_MIN) stays INT32_MIN
+      if (abs < threshold) {
+        cut = p;
+        break;
+      }
+    }
+    if (cut < 0) cut = Math.min(last + max, data.length);
+    cuts.push(cut);
+    last = cut;
+  }
+  return cuts;
+}
+
+describe('chunk detector', () => {
+  it('gives the cut points of cvmfs_server (cvmfs chunk_detector.cc compiled, known answers)', () => {
+    for (const k of CVMFS_CUTS) {
+      const data = mixedContent(k.size, 7);
+      expect(crypto.createHash('sha256').update(data).digest('hex').slice(0, 16)).toBe(k.sha256);
+      const [min, avg, max] = k.params;
+      expect(cutPoints(data, { min, avg, max }).filter((c) => c < k.size)).toEqual(k.cuts);
+    }
+  });
+
+  it('agrees with a plain reimplementation on random and crafted content', () => {
+    const random = crypto.randomBytes(12 << 20);
+    const crafted = Buffer.concat([random.subarray(0, 1 << 20), Buffer.alloc(1 << 20, 1), Buffer.alloc(1 << 20, 0xff), random.subarray(1 << 20, 3 << 20)]);
+    for (const data of [random, crafted]) {
+      for (const [min, avg, max] of [[4096, 8192, 16384], [32, 100, 333], [65536, 131072, 262144]]) {
+        expect(cutPoints(data, { min, avg, max })).toEqual(plainCuts(data, min, avg, max));
+      }
+    }
+  });
+
+  it('cuts a 1 GiB stream into chunks within the default bounds, at >= 300 MB/s of detector CPU time', () => {
+    const { min, avg, max } = DEFAULT_CHUNKING;
+    const threshold = thresholdOf(avg);
+    const block = crypto.randomBytes(64 << 20);
+    const text = Buffer.alloc(64 << 20);
+    text.fill('ATLAS event 1234567 run 42 lumi 7 weight 0.25\n');
+    const total = 1 << 30;
+    // the stream: 64 MiB blocks of random bytes or text (every third), each block made different; a window of up to max bytes per chunk
+    const sizes: number[] = [];
+    let detectMs = 0;
+    let scanned = 0;
+    const win = Buffer.allocUnsafe(max);
+    for (let start = 0; start < total; ) {
+      const len = Math.min(max, total - start);
+      for (let off = 0; off < len; ) {
+        // copy whole runs from the source blocks (fast), XOR-ing positions as byteAt does
+        const pos = start + off;
+        const src = (pos >> 26) % 3 === 2 ? text : block;
+        const n = Math.min(len - off, (64 << 20) - (pos & ((64 << 20) - 1)));
+        src.copy(win, off, pos & ((64 << 20) - 1), (pos & ((64 << 20) - 1)) + n);
+        const k = (pos >> 26) & 0xff;
+        if (k !== 0) for (let i = 0; i < n; i += 4096) win[off + i] ^= k; // blocks differ from each other
+        off += n;
+      }
+      const t = process.cpuUsage(); // CPU time: the shared machine's load must not count
+      const cut = nextCut(win, len, min, max, threshold);
+      const used = process.cpuUsage(t);
+      detectMs += (used.user + used.system) / 1000;
+      scanned += Math.max(0, cut - min + 32);
+      sizes.push(cut);
+      start += cut;
+    }
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(total);
+    for (const s of sizes.slice(0, -1)) {
+      expect(s).toBeGreaterThanOrEqual(min);
+      expect(s).toBeLessThanOrEqual(max);
+    }
+    const mbps = scanned / 1e6 / (detectMs / 1000);
+    console.log(`detector: ${sizes.length} chunks of a 1 GiB stream, ${(scanned / 1e6).toFixed(0)} MB scanned in ${detectMs.toFixed(0)} ms of CPU: ${mbps.toFixed(0)} MB/s per core`);
+    expect(sizes.length).toBeGreaterThan(1024 / 16);
+    expect(mbps).toBeGreaterThan(300);
+  });
+});
+
+describe('chunked files in a repository', () => {
+  let dir: string;
+  let repo: string;
+  let src: string;
+  const bigPath = 'sw/v1/data/big.bin';
+  /** The large file: 1 GiB would not fit the time budget of this suite on 2 shared cores (its republish alone reads and hashes all of it); 256 MiB of mixed content does. */
+  const BIG = 256 << 20;
+  let big: Buffer;
+  let first: { offset: number; size: number; hash: string }[];
+
+  /** The catalog (decompressed, opened with better-sqlite3) holding a repository path. */
+  function catalogOf(p: string): Database.Database {
+    const { manifest } = readHead(repo);
+    let hash = manifest.rootHash;
+    for (;;) {
+      const db = new Database(zlib.inflateSync(fs.readFileSync(path.join(repo, 'data', hash.slice(0, 2), `${hash.slice(2)}C`))), { readonly: true });
+      const nested = (db.prepare('SELECT path, sha1 FROM nested_catalogs').all() as { path: string; sha1: string }[]).find((n) => `/${p}`.startsWith(`${n.path}/`));
+      if (!nested) return db;
+      db.close();
+      hash = nested.sha1;
+    }
+  }
+
+  const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+
+  beforeAll(async () => {
+    dir = tmpDir('chunking');
+    repo = path.join(dir, 'repo');
+    src = path.join(dir, 'src');
+    fs.mkdirSync(path.join(src, 'data'), { recursive: true });
+    // random, text and structured segments, so chunks are cut by content, by max, and deflated or stored
+    const rnd = crypto.randomBytes(BIG / 4);
+    big = Buffer.concat([rnd.subarray(0, BIG / 8), mixedContent(BIG / 2, 3), rnd.subarray(BIG / 8), mixedContent(BIG / 8, 5), Buffer.from('tail')]);
+    fs.writeFileSync(path.join(src, 'data', 'big.bin'), big);
+    fs.writeFileSync(path.join(src, 'data', 'small.txt'), 'small\n');
+    fs.writeFileSync(path.join(src, 'data', 'medium.bin'), crypto.randomBytes(3 << 20)); // below the minimum: one object
+    fs.writeFileSync(path.join(src, 'data', 'one-piece.txt'), Buffer.alloc(6 << 20, 'abc\n')); // above min, no cut before its end: one object
+    await initRepository(repo, { name: 'chunks.example.org', garbageCollectable: true } as Parameters<typeof initRepository>[1]);
+    await publishTree(repo, src, 'sw/v1', { tag: 'first' });
+  }, 120_000);
+
+  afterAll(() => rmrf(dir));
+
+  it('stores the large file as chunks within the bounds: flag 68, NULL hash, chunks rows, P objects, counters', () => {
+    const db = catalogOf(bigPath);
+    try {
+      const row = db.prepare("SELECT flags, hash, size, md5path_1, md5path_2 FROM catalog WHERE name = 'big.bin'").safeIntegers(true).get() as { flags: bigint; hash: Buffer | null; size: bigint; md5path_1: bigint; md5path_2: bigint };
+      expect(Number(row.flags)).toBe(68);
+      expect(row.hash).toBeNull();
+      expect(Number(row.size)).toBe(big.length);
+      const chunks = (db.prepare('SELECT offset, size, hash FROM chunks WHERE md5path_1 = ? AND md5path_2 = ? ORDER BY offset').safeIntegers(true).all(row.md5path_1, row.md5path_2) as { offset: bigint; size: bigint; hash: Buffer }[]).map((c) => ({ offset: Number(c.offset), size: Number(c.size), hash: c.hash.toString('hex') }));
+      first = chunks;
+      let at = 0;
+      chunks.forEach((c, i) => {
+        expect(c.offset).toBe(at);
+        expect(c.size).toBeLessThanOrEqual(DEFAULT_CHUNKING.max);
+        if (i < chunks.length - 1) expect(c.size).toBeGreaterThanOrEqual(DEFAULT_CHUNKING.min);
+        expect(fs.existsSync(path.join(repo, 'data', c.hash.slice(0, 2), `${c.hash.slice(2)}P`))).toBe(true);
+        at += c.size;
+      });
+      expect(at).toBe(big.length);
+      // the cut points are the detector's (what cvmfs_server would cut)
+      expect(chunks.map((c) => c.offset + c.size)).toEqual(cutPoints(big, DEFAULT_CHUNKING));
+      // files that are not chunked: below the minimum, or one piece
+      for (const name of ['small.txt', 'medium.bin', 'one-piece.txt']) expect(Number(db.prepare('SELECT flags FROM catalog WHERE name = ?').pluck().get(name))).toBe(4);
+      const stat = Object.fromEntries((db.prepare("SELECT counter, value FROM statistics WHERE counter LIKE 'self_chunk%'").all() as { counter: string; value: number }[]).map((r) => [r.counter, r.value]));
+      expect(stat).toEqual({ self_chunked: 1, self_chunked_size: big.length, self_chunks: chunks.length });
+    } finally {
+      db.close();
+    }
+    const root = catalogOf('');
+    try {
+      expect(Number(root.prepare("SELECT value FROM statistics WHERE counter = 'subtree_chunks'").pluck().get())).toBe(first.length);
+    } finally {
+      root.close();
+    }
+  });
+
+  it('reads back identical bytes through the reader and checkout', async () => {
+    const r = await openRepository(repo);
+    expect(sha256(await r.readFile(bigPath))).toBe(sha256(big));
+    const out = path.join(dir, 'co');
+    await checkout(repo, out, { path: 'sw/v1' });
+    expect(sha256(fs.readFileSync(path.join(out, 'data', 'big.bin')))).toBe(sha256(big));
+    rmrf(out);
+  }, 60_000);
+
+  it('a 1 MiB edit in the middle stores at most 4 new chunks; verify is clean, gc keeps the chunks, diff sees the change', async () => {
+    const mid = Math.floor(big.length / 2);
+    crypto.randomFillSync(big, mid, 1 << 20);
+    fs.writeFileSync(path.join(src, 'data', 'big.bin'), big);
+    const r = await publishTree(repo, src, 'sw/v1', { tag: 'second' });
+    expect(r.filesStored).toBe(1);
+    const reader = await openRepository(repo);
+    const st = await reader.stat(bigPath);
+    const before = new Set(first.map((c) => c.hash));
+    const fresh = st!.chunks!.filter((c) => !before.has(c.hash));
+    expect(fresh.length).toBeGreaterThan(0);
+    expect(fresh.length).toBeLessThanOrEqual(4);
+    expect(st!.chunks!.map((c) => c.offset + c.size)).toEqual(cutPoints(big, DEFAULT_CHUNKING));
+    expect(sha256(await reader.readFile(bigPath))).toBe(sha256(big));
+    const v = await verifyRepository(repo);
+    expect(v.problems).toEqual([]);
+    const { diffTags } = await import('../../cvmfs-publish/index.ts');
+    expect(await diffTags(repo, 'first', 'second')).toEqual([{ path: `/${bigPath}`, change: 'modified', what: 'content' }]);
+    // gc with only the newest revision kept: the current chunks stay, the replaced ones go
+    await garbageCollect(repo, { keepRevisions: 1 });
+    for (const c of st!.chunks!) expect(fs.existsSync(path.join(repo, 'data', c.hash.slice(0, 2), `${c.hash.slice(2)}P`))).toBe(true);
+    expect(sha256(await (await openRepository(repo)).readFile(bigPath))).toBe(sha256(big));
+  }, 90_000);
+
+  it('verify finds a tampered chunk object', async () => {
+    const reader = await openRepository(repo);
+    const c = (await reader.stat(bigPath))!.chunks![3];
+    const file = path.join(repo, 'data', c.hash.slice(0, 2), `${c.hash.slice(2)}P`);
+    const saved = fs.readFileSync(file);
+    try {
+      fs.writeFileSync(file, zlib.deflateSync(Buffer.alloc(c.size, 0x55)));
+      const v = await verifyRepository(repo);
+      expect(v.ok).toBe(false);
+      expect(v.problems.map((p) => p.where)).toContain(`data/${c.hash.slice(0, 2)}/${c.hash.slice(2)}P`);
+    } finally {
+      fs.writeFileSync(file, saved);
+    }
+  }, 60_000);
+});
