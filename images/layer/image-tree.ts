@@ -1,5 +1,6 @@
 /**
- * The whole input side in one call: open the image (engine, archive, OCI dir), scan every layer
+ * The whole input side in one call: open the image (engine, archive, OCI dir, or a docker://
+ * registry reference pulled by images/registry/), scan every layer
  * (decompress, verify DiffID, parse headers; two layers in flight), then apply them oldest first
  * to an in-memory tree. Both the flattener and the sandbox writer start from this tree; the
  * file contents stay in the source blobs / spool files until an output reads them by offset.
@@ -11,6 +12,7 @@ import { removeOnInterrupt } from '../../base/cleanup.ts';
 import { UsageError } from '../../base/errors.ts';
 import { noProgress, type Progress } from '../../base/progress.ts';
 import { openImageSource } from '../archive/open.ts';
+import { isRegistryRef, openRegistryImage } from '../registry/open.ts';
 import type { ImageSource } from '../archive/image-source.ts';
 import { scanLayers } from '../archive/layer-scan.ts';
 import { applyLayers, type ApplyLimits } from './apply.ts';
@@ -37,12 +39,16 @@ export interface ImageTreeOptions {
    * `tree.src.verified` itself before its output becomes visible. Default: awaited here.
    */
   deferVerify?: boolean;
+  /** docker:// sources: the platform to pick from an index, os/arch[/variant] (default linux/amd64). */
+  platform?: string;
 }
 
 export async function loadImageTree(source: string, opts: ImageTreeOptions = {}): Promise<ImageTree> {
   const say = opts.onProgress ?? noProgress;
   say(`reading ${source}`);
-  const src = await openImageSource(source, { tmpDir: opts.tmpDir, onFallback: (why) => say(`  engine layer store not used (${why}): streaming docker save`) });
+  const src = isRegistryRef(source)
+    ? await openRegistryImage(source, { tmpDir: opts.tmpDir, platform: opts.platform, onProgress: say })
+    : await openImageSource(source, { tmpDir: opts.tmpDir, onFallback: (why) => say(`  engine layer store not used (${why}): streaming docker save`) });
   let spoolDir: string;
   try {
     spoolDir = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'gridforge-layers-'));

@@ -20,6 +20,15 @@ function maxLayerSizeOf(size: string | undefined): number | undefined {
   return size === undefined ? undefined : parseByteSize(size, '--max-layer-size');
 }
 
+const PLATFORM_HELP = 'with a docker:// source: the platform to take from a multi-platform image, e.g. linux/arm64 (default linux/amd64)';
+const SOURCE_HELP = 'engine image reference, docker-save archive (.tar), OCI layout directory, or docker://<registry>/<repository>:<tag> or ...@sha256:<digest>';
+
+/** --platform only picks among a registry image's platforms. */
+function platformFor(source: string, platform: string | undefined): string | undefined {
+  if (platform !== undefined && !source.startsWith('docker://')) throw new UsageError('--platform applies to docker:// sources only', { where: '--platform', hint: 'Drop --platform, or pass docker://<registry>/<repository>:<tag>.' });
+  return platform;
+}
+
 const MAX_LAYER_SIZE_HELP = `largest uncompressed layer to read, e.g. 100G (default 64G; environment ${LAYER_SIZE_ENV})`;
 
 function printFlatten(r: FlattenResult, json: boolean): void {
@@ -48,7 +57,8 @@ export function registerFlatten(image: Command): void {
     image
       .command('flatten')
       .description('flatten an image to a single layer, keeping its config (Env, Entrypoint, Cmd, Labels, ...)')
-      .argument('<source>', 'engine image reference, docker-save archive (.tar) or OCI layout directory')
+      .argument('<source>', SOURCE_HELP)
+      .option('--platform <os/arch>', PLATFORM_HELP)
       .option('--tag <ref>', 'name of the result (default: the source tag with -flat appended)')
       .option('--output <archive.tar>', 'write a docker-save archive instead of loading into the engine')
       .option('--oci <dir>', 'write an OCI image layout directory instead of loading into the engine (an earlier result there is replaced)')
@@ -56,11 +66,12 @@ export function registerFlatten(image: Command): void {
       .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)')
       .option('--max-layer-size <size>', MAX_LAYER_SIZE_HELP),
   ).action(
-    action(async (source: string, opts: { tag?: string; output?: string; oci?: string; force?: boolean; tmpDir?: string; maxLayerSize?: string; json?: boolean }) => {
+    action(async (source: string, opts: { tag?: string; output?: string; oci?: string; force?: boolean; tmpDir?: string; maxLayerSize?: string; platform?: string; json?: boolean }) => {
       const maxLayerSize = maxLayerSizeOf(opts.maxLayerSize);
+      const platform = platformFor(source, opts.platform);
       if (opts.output && opts.oci) throw new UsageError('--output and --oci are mutually exclusive', { where: '--output/--oci', hint: 'Pick one output.' });
       if (opts.force && !opts.oci) throw new UsageError('--force only applies to --oci (an --output archive file is always replaced)', { where: '--force', hint: 'Drop --force, or write with --oci <dir>.' });
-      const base = { source, tag: opts.tag, tmpDir: opts.tmpDir, maxLayerSize, onProgress: progress };
+      const base = { source, tag: opts.tag, tmpDir: opts.tmpDir, maxLayerSize, platform, onProgress: progress };
       const r = opts.output
         ? await flattenToArchive({ ...base, output: opts.output })
         : opts.oci
@@ -74,7 +85,8 @@ export function registerFlatten(image: Command): void {
     image
       .command('sandbox')
       .description('write an Apptainer/Singularity sandbox directory from an image (flattened, with .singularity.d and bind points)')
-      .argument('<source>', 'engine image reference, docker-save archive (.tar) or OCI layout directory')
+      .argument('<source>', SOURCE_HELP)
+      .option('--platform <os/arch>', PLATFORM_HELP)
       .option('--output <dir>', 'sandbox directory to write (replaced atomically if it is an earlier sandbox of gridforge)')
       .option('--force', 'with --output: replace an existing directory that is not an earlier sandbox, deleting its files')
       .option('--keep-setuid', 'keep setuid/setgid bits of files (default: dropped, so no setuid binary of the image lands on this host)')
@@ -85,20 +97,21 @@ export function registerFlatten(image: Command): void {
       .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)')
       .option('--max-layer-size <size>', MAX_LAYER_SIZE_HELP),
   ).action(
-    action(async (source: string, opts: { output?: string; force?: boolean; keepSetuid?: boolean; bindPoint: string[]; repo?: string; path?: string; tag?: string; tmpDir?: string; maxLayerSize?: string; json?: boolean }) => {
+    action(async (source: string, opts: { output?: string; force?: boolean; keepSetuid?: boolean; bindPoint: string[]; repo?: string; path?: string; tag?: string; tmpDir?: string; maxLayerSize?: string; platform?: string; json?: boolean }) => {
       const maxLayerSize = maxLayerSizeOf(opts.maxLayerSize);
+      const platform = platformFor(source, opts.platform);
       const bindPoints = [...DEFAULT_BIND_POINTS, ...opts.bindPoint.filter((p) => !DEFAULT_BIND_POINTS.includes(p))];
       if (opts.repo || opts.path) {
         if (!opts.repo || !opts.path) throw new UsageError('--repo and --path go together', { where: opts.repo ? '--path' : '--repo', hint: 'Pass both, e.g. --repo /srv/repo --path containers/fs/singularity/alma9.' });
         if (opts.output) throw new UsageError('--output and --repo are mutually exclusive', { where: '--output/--repo', hint: 'Pick one output.' });
         if (opts.force) throw new UsageError('--force only applies to --output (the repository keeps earlier revisions)', { where: '--force', hint: 'Drop --force.' });
         const { writeSandboxToRepository } = await import('../../release/sandbox-to-repo.ts');
-        const r = await writeSandboxToRepository({ source, bindPoints, keepSetuid: opts.keepSetuid, tmpDir: opts.tmpDir, maxLayerSize, repo: opts.repo, path: opts.path, tag: opts.tag, onProgress: progress });
+        const r = await writeSandboxToRepository({ source, bindPoints, keepSetuid: opts.keepSetuid, tmpDir: opts.tmpDir, maxLayerSize, platform, repo: opts.repo, path: opts.path, tag: opts.tag, onProgress: progress });
         printSandbox(r, !!opts.json);
         return;
       }
       if (!opts.output) throw new UsageError('missing --output <dir> (or --repo + --path)', { where: 'image sandbox', hint: 'Say where the sandbox goes.' });
-      const r = await writeSandbox({ source, output: opts.output, force: opts.force, keepSetuid: opts.keepSetuid, bindPoints, tmpDir: opts.tmpDir, maxLayerSize, onProgress: progress });
+      const r = await writeSandbox({ source, output: opts.output, force: opts.force, keepSetuid: opts.keepSetuid, bindPoints, tmpDir: opts.tmpDir, maxLayerSize, platform, onProgress: progress });
       printSandbox(r, !!opts.json);
     }),
   );

@@ -1,0 +1,20 @@
+/**
+ * `docker://` sources for the flattener and the sandbox writer: pulled into a temporary OCI
+ * layout (pull.ts) and opened by images/archive/oci-layout.ts; closing the source removes it.
+ */
+import { openOciLayout } from '../archive/oci-layout.ts';
+import type { ImageSource } from '../archive/image-source.ts';
+import { pullToLayout, type PullOptions } from './pull.ts';
+
+export { isRegistryRef } from './reference.ts';
+
+export async function openRegistryImage(source: string, opts: PullOptions = {}): Promise<ImageSource> {
+  const pulled = await pullToLayout(source, opts);
+  try {
+    const src = openOciLayout(pulled.dir);
+    return { ...src, source, close: async () => { await src.close(); pulled.close(); } };
+  } catch (e) {
+    pulled.close();
+    throw e;
+  }
+}
