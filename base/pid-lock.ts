@@ -55,7 +55,7 @@ export function isProcessAlive(pid: number): boolean {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   const st = procStat(pid);
-  if (!st) return fs.existsSync('/proc/self/stat') ? false : true; // gone meanwhile, or no /proc: kill(0) said it exists
+  if (!st) return true; // no /proc, hidden by hidepid, or gone this instant: kill(0) said it exists, so never call it dead
   return st.state !== 'Z' && st.state !== 'X';
 }
 

@@ -33,6 +33,7 @@ export function abortTransaction(repoDir: string, opts: { force?: boolean } = {}
       hint: 'wait for it, or stop it first; pass --force only if you are sure it is gone',
     });
   }
+  if (!lock && !fs.existsSync(path.dirname(lockFile(dir)))) return { hadLock: false, removedTempFiles: removeLeftovers(dir) }; // not a gridforge repository: no lock to take
   if (!lock) {
     // nothing holds the repository: hold it ourselves while removing leftovers, so a publisher starting now waits
     const own = RepoLock.acquire(dir, 'abort');
