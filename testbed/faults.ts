@@ -41,7 +41,7 @@ export async function breakCvmfs(state: TestbedState, w: HostRecord, fault: Cvmf
 
 export async function repairCvmfs(state: TestbedState, w: HostRecord): Promise<void> {
   const root = `/cvmfs/${state.repo!.name}`;
-  await hostExec(w, `while grep -q ' testbed-fault ' /proc/self/mounts 2>/dev/null && grep ' testbed-fault ' /proc/self/mounts | awk '{print $2}' | xargs -r umount -l; do :; done; true`);
+  await hostExec(w, `awk '$1 == "testbed-fault" { print $2 }' /proc/self/mounts | xargs -r -n1 umount -l; true`);
   const mounted = (await hostExec(w, `[ -x ${root}/bin/alienv ]`)).code === 0;
   if (!mounted && state.repo?.checkout) await mountCheckout(w, state.repo.checkout, state.repo.name);
 }

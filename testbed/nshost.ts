@@ -155,10 +155,12 @@ export function hostCgroups(netns: string): string[] {
 
 /** Kill every process of a host (through its cgroup), remove its cgroups, namespace and link. */
 export async function destroyHost(h: Pick<HostRecord, 'netns' | 'veth'>): Promise<void> {
+  const killed = new Set<number>();
   for (let round = 0; round < 100; round++) {
     const pids = hostPids(h.netns);
     if (pids.length === 0) break;
     for (const p of pids) {
+      killed.add(p);
       try {
         process.kill(p, 'SIGKILL');
       } catch {
@@ -173,6 +175,8 @@ export async function destroyHost(h: Pick<HostRecord, 'netns' | 'veth'>): Promis
     dirs.forEach(rmdirTree);
     await sleep(50);
   }
+  // A killed daemon leaves the cgroup at once but stays a zombie until its parent (often init) reaps it.
+  for (let round = 0; round < 100 && [...killed].some((p) => existsSync(`/proc/${p}`)); round++) await sleep(50);
   await sh(`ip netns del ${h.netns}`, { reject: false });
   await sh(`ip link del ${h.veth}`, { reject: false });
 }
