@@ -44,6 +44,8 @@ export interface RegistryOptions {
   tls?: boolean;
   /** htpasswd basic auth with this user and password. */
   basic?: { user: string; password: string };
+  /** Token auth: the registry trusts tokens of this realm signed by this certificate (tokenServer). */
+  token?: { realm: string; service: string; issuer: string; certificate: string };
 }
 
 export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
@@ -64,6 +66,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   if (opts.basic) {
     execFileSync('htpasswd', ['-Bbc', path.join(dir, 'htpasswd'), opts.basic.user, opts.basic.password], { stdio: 'ignore' });
     auth = `\nauth:\n  htpasswd:\n    realm: gridforge-test\n    path: ${path.join(dir, 'htpasswd')}`;
+  }
+  if (opts.token) {
+    auth = `\nauth:\n  token:\n    realm: ${opts.token.realm}\n    service: ${opts.token.service}\n    issuer: ${opts.token.issuer}\n    rootcertbundle: ${opts.token.certificate}`;
   }
   const config = path.join(dir, 'config.yml');
   fs.writeFileSync(config, `version: 0.1
@@ -184,3 +189,55 @@ export async function gf(args: string[], env: Record<string, string> = {}, timeo
 }
 
 export { sha256hex };
+
+// ------------------------------------------------------------------ token server
+
+export interface TokenServer {
+  realm: string;
+  service: string;
+  issuer: string;
+  certificate: string;
+  /** Every token request: the scopes asked for and the user (or null: anonymous). */
+  requests: { scopes: string[]; user: string | null }[];
+  stop(): Promise<void>;
+}
+
+const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
+
+/**
+ * A token service as distribution's token auth expects it (docs "Token Authentication
+ * Specification" and "Token Authentication Implementation"): RS256 JWTs with the signing
+ * certificate in `x5c`, `access` granting pull to anyone and push only to `user`:`password`.
+ */
+export async function startTokenServer(dir: string, user: string, password: string): Promise<TokenServer> {
+  const key = path.join(dir, 'token-key.pem');
+  const certificate = path.join(dir, 'token-cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=gridforge-token-issuer', '-keyout', key, '-out', certificate], { stdio: 'ignore' });
+  const der = new crypto.X509Certificate(fs.readFileSync(certificate)).raw;
+  const signKey = crypto.createPrivateKey(fs.readFileSync(key));
+  const service = 'gridforge-test-registry';
+  const issuer = 'gridforge-test-issuer';
+  const requests: TokenServer['requests'] = [];
+  const http = await import('node:http');
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const scopes = url.searchParams.getAll('scope');
+    const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
+    const [u, p] = basic ? Buffer.from(basic[1], 'base64').toString().split(':') : [null, null];
+    if (basic && (u !== user || p !== password)) { res.writeHead(401); res.end(); return; }
+    requests.push({ scopes, user: u });
+    const access = scopes.map((s) => {
+      const [type, name, actions] = s.split(':');
+      return { type, name, actions: actions.split(',').filter((a) => a === 'pull' || (a === 'push' && u === user)) };
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', x5c: [der.toString('base64')] }));
+    const claims = b64url(JSON.stringify({ iss: issuer, sub: u ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: crypto.randomBytes(8).toString('hex'), access }));
+    const sig = crypto.sign('sha256', Buffer.from(`${header}.${claims}`), signKey);
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ token: `${header}.${claims}.${b64url(sig)}`, expires_in: 300 }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const realm = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/token`;
+  return { realm, service, issuer, certificate, requests, stop: () => new Promise((r) => server.close(() => r())) };
+}

@@ -1,0 +1,62 @@
+/**
+ * Bearer-token auth (images/registry/auth.ts) against a real registry configured for token auth
+ * (Debian docker-registry, auth.token) and a token service in the test (RS256 JWTs signed by a
+ * certificate the registry trusts): anonymous pulls get a pull token; a push gets a push token
+ * only with the docker config's credentials (sent as basic auth to the realm); without them the
+ * push is refused (exit 2) and the registry keeps nothing of it.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gf, makeFixture, startRegistry, startTokenServer, type Fixture, type Registry, type TokenServer } from './helpers.ts';
+
+let reg: Registry;
+let tokens: TokenServer;
+let work: string;
+let fx: Fixture;
+let dockerConfig: string;
+
+beforeAll(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'gfreg-token-'));
+  fx = makeFixture(work);
+  tokens = await startTokenServer(work, 'pusher', 'token-s3cret');
+  reg = await startRegistry({ token: tokens });
+  dockerConfig = path.join(work, 'docker-config');
+  fs.mkdirSync(dockerConfig);
+  fs.writeFileSync(path.join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [`http://${reg.host}`]: { username: 'pusher', password: 'token-s3cret' } } }));
+}, 60_000);
+
+afterAll(async () => {
+  await reg?.stop();
+  await tokens?.stop();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('bearer tokens', () => {
+  it('push with credentials from the docker config gets a push token; an anonymous pull gets a pull token', async () => {
+    const push = await gf(['image', 'push', fx.amd64, `docker://${reg.host}/team/job:1`, '--json'], { DOCKER_CONFIG: dockerConfig });
+    expect(push.stderr).toBe('');
+    expect(push.code).toBe(0);
+    expect(tokens.requests.some((r) => r.user === 'pusher' && r.scopes.includes('repository:team/job:pull,push'))).toBe(true);
+    const n = tokens.requests.length;
+    const empty = path.join(work, 'no-config');
+    fs.mkdirSync(empty);
+    const pull = await gf(['image', 'flatten', `docker://${reg.host}/team/job:1`, '--oci', path.join(work, 'pulled'), '--json'], { DOCKER_CONFIG: empty });
+    expect(pull.stderr).toBe('');
+    expect(pull.code).toBe(0);
+    expect(JSON.parse(pull.stdout).diffId).toBe(JSON.parse(push.stdout).flatten.diffId);
+    expect(tokens.requests.slice(n).every((r) => r.user === null && r.scopes.every((s) => s.endsWith(':pull')))).toBe(true);
+  }, 60_000);
+
+  it('an anonymous push gets a token without push rights: exit 2 naming the registry; the tag does not exist', async () => {
+    const empty = path.join(work, 'no-config-2');
+    fs.mkdirSync(empty);
+    const r = await gf(['image', 'push', fx.amd64, `docker://${reg.host}/team/other:1`], { DOCKER_CONFIG: empty });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`registry ${reg.host} refused`);
+    const pull = await gf(['image', 'flatten', `docker://${reg.host}/team/other:1`, '--oci', path.join(work, 'other')], { DOCKER_CONFIG: empty });
+    expect(pull.code).toBe(2);
+    expect(pull.stderr).toContain('has no manifest 1 in team/other');
+  }, 60_000);
+});
