@@ -30,6 +30,8 @@ export interface ResultsServer {
 }
 
 class HttpError extends Error {
+  /** Close the connection after the answer (a client still sending more than we read). */
+  cut?: boolean;
   constructor(readonly status: number, message: string) {
     super(message);
   }
@@ -41,22 +43,29 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** The request body, refusing more than `max` bytes (declared or sent). */
+/** An oversized body is read and dropped up to this many times the limit (so the client sees the 413), then the connection is cut. */
+const DRAIN_FACTOR = 16;
+
+/**
+ * The request body, refusing more than `max` bytes (declared or sent): the rest is read and dropped
+ * so that the client gets the 413 instead of a reset connection, up to DRAIN_FACTOR x max.
+ */
 function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > max) return Promise.reject(new HttpError(413, `upload of ${declared} bytes is larger than ${max}; send one node per upload`));
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
     let size = 0;
+    const tooBig = () => new HttpError(413, `upload of ${Number.isFinite(declared) ? declared : size} bytes is larger than ${max}; send one node per upload`);
+    if (declared > DRAIN_FACTOR * max) return reject(Object.assign(tooBig(), { cut: true }));
+    const chunks: Buffer[] = [];
     req.on('data', (b: Buffer) => {
       size += b.length;
-      if (size > max) {
-        reject(new HttpError(413, `upload larger than ${max} bytes; send one node per upload`));
+      if (size <= max) chunks.push(b);
+      else if (size > DRAIN_FACTOR * max) {
         req.removeAllListeners('data');
-        req.resume();
-      } else chunks.push(b);
+        reject(Object.assign(tooBig(), { cut: true }));
+      }
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => (size > max || declared > max ? reject(tooBig()) : resolve(Buffer.concat(chunks))));
     req.on('error', reject);
   });
 }
@@ -103,8 +112,9 @@ export async function serveResults(resultsFile: string, opts: ServeResultsOption
       const status = err instanceof HttpError ? err.status : err instanceof UsageError ? 400 : 500;
       const message = err instanceof Error ? err.message : String(err);
       opts.log?.(`${req.method} ${req.url?.slice(0, 80)}: ${status} ${message}`);
+      if (status === 413) res.setHeader('connection', 'close');
+      if (err instanceof HttpError && err.cut) res.on('finish', () => req.socket.destroy());
       if (!res.headersSent) send(res, status, { error: message });
-      if (status === 413) req.socket.destroySoon?.();
     });
   });
   server.keepAliveTimeout = 5_000;

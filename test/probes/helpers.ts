@@ -48,7 +48,7 @@ export async function makeImage(dir: string, spec: ImageSpec = {}): Promise<stri
   for (const lib of await shLibraries()) {
     const dest = path.join(dir, lib);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
-    let data = fs.readFileSync(fs.realpathSync(lib));
+    let data: Buffer = fs.readFileSync(fs.realpathSync(lib));
     if (spec.isaLevel && /libc\.so/.test(lib)) data = withIsaLevel(data, spec.isaLevel);
     fs.writeFileSync(dest, data, { mode: 0o755 });
   }
