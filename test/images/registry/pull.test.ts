@@ -79,6 +79,19 @@ describe('docker:// sources', () => {
     expect(fs.existsSync(path.join(a, 'opt/gone'))).toBe(false);
   }, 60_000);
 
+  it('image sandbox --repo from the registry: amd64 and arm64 side by side in one repository', async () => {
+    const repo = path.join(work, 'repo');
+    expect((await gf(['repo', 'init', repo, '--name', 'registry.example.org'])).code).toBe(0);
+    for (const [platform, name] of [['linux/amd64', 'fixture'], ['linux/arm64', 'fixture-aarch64']]) {
+      const r = await gf(['image', 'sandbox', `docker://${reg.host}/fixture/multi:1`, '--platform', platform, '--repo', repo, '--path', `containers/fs/singularity/${name}`]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    }
+    const cat = async (p: string) => (await gf(['repo', 'cat', repo, p])).stdout;
+    expect(await cat('containers/fs/singularity/fixture/etc/os-release')).toBe('ID=gridforge-fixture');
+    expect(await cat('containers/fs/singularity/fixture-aarch64/etc/os-release')).toBe('ID=gridforge-fixture-arm64');
+  }, 60_000);
+
   it('a platform the index lacks is exit 2 naming the ones it has; --platform on a local source is exit 2', async () => {
     const r = await gf(['image', 'flatten', `docker://${reg.host}/fixture/multi:1`, '--platform', 'linux/s390x', '--oci', path.join(work, 'none')]);
     expect(r.code).toBe(2);
