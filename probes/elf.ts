@@ -54,7 +54,7 @@ function isaLevelInNotes(b: Buffer, start: number, end: number, align: number, i
     const descsz = u32(p + 4);
     const type = u32(p + 8);
     const name = b.subarray(p + 12, p + 12 + namesz).toString('latin1');
-    const desc = p + 12 + pad(namesz, align);
+    const desc = p + pad(12 + namesz, align); // name and desc each start aligned (8 for GNU property notes)
     if (type === NT_GNU_PROPERTY_TYPE_0 && name === 'GNU\0') {
       for (let q = desc; q + 8 <= desc + descsz; ) {
         const prType = u32(q);
