@@ -19,12 +19,84 @@ import { nextCut, thresholdOf } from './chunk-detector.mjs';
 import { isIncompressible, storedZlib } from './object-compression.mjs';
 
 const IN_FLIGHT = 4;
-const deflateAsync = (input) => new Promise((resolve, reject) => zlib.deflate(input, (err, out) => (err ? reject(err) : resolve(out))));
+const deflateRawAsync = (input, options) => new Promise((resolve, reject) => zlib.deflateRaw(input, options, (err, out) => (err ? reject(err) : resolve(out))));
+const PIECE = 512 << 10;
+const WINDOW = 32 << 10;
+const BLOCK = 65535;
+
+/** Adler-32 (RFC 1950) of the whole chunk, for the zlib trailer. */
+function adler32(bytes) {
+  let a = 1;
+  let b = 0;
+  for (let i = 0, n = bytes.length; i < n; ) {
+    const end = Math.min(i + 5552, n);
+    for (; i < end; i++) {
+      a += bytes[i];
+      b += a;
+    }
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
+}
+
+/** A piece as raw stored blocks (starts and ends on a byte boundary; BFINAL on the chunk's last block). */
+function storedBlocks(piece, last) {
+  const parts = [];
+  for (let off = 0; off < piece.length; off += BLOCK) {
+    const len = Math.min(BLOCK, piece.length - off);
+    const h = Buffer.allocUnsafe(5);
+    h[0] = last && off + len === piece.length ? 1 : 0;
+    h.writeUInt16LE(len, 1);
+    h.writeUInt16LE(~len & 0xffff, 3);
+    parts.push(h, piece.subarray(off, off + len));
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * A chunk as one zlib stream made pigz-style: 512 KiB pieces, each deflated at level 6 on the
+ * thread pool (primed with the 32 KiB before it, ended by a sync flush) or, when the piece looks
+ * incompressible, written as stored blocks; one header, the Adler-32 of the whole. A chunk that
+ * mixes compressed and plain data costs deflate only where it pays, on every core. The bytes depend
+ * on the content alone (the same chunk always gives the same object).
+ */
+async function compressChunk(data) {
+  const parts = [];
+  for (let off = 0; off < data.length; off += PIECE) {
+    const end = Math.min(off + PIECE, data.length);
+    const piece = data.subarray(off, end);
+    const last = end === data.length;
+    if (isIncompressible(piece)) parts.push(storedBlocks(piece, last));
+    else {
+      const options = { level: 6, chunkSize: PIECE + WINDOW, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH };
+      if (off > 0) options.dictionary = data.subarray(Math.max(0, off - WINDOW), off);
+      parts.push(deflateRawAsync(piece, options));
+    }
+  }
+  const trailer = Buffer.allocUnsafe(4);
+  trailer.writeUInt32BE(adler32(data), 0);
+  return Buffer.concat([Buffer.from([0x78, 0x9c]), ...(await Promise.all(parts)), trailer]);
+}
 const modeTag = () => (process.env.GRIDFORGE_STORE_INCOMPRESSIBLE === '0' ? 'D' : 'S');
 
 /** Cache key of a chunk's plain bytes: compression mode + SHA-256 (hex), computed on the thread pool. */
 async function digestOf(bytes) {
   return modeTag() + Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('hex');
+}
+
+/** Samples of a chunk judged by their byte entropy (object-compression.mjs): one per MiB besides both ends. */
+const SAMPLE_EVERY = 1 << 20;
+
+/**
+ * Whether a chunk becomes a zlib stream of stored blocks: only when its ends and a 4 KiB sample
+ * of every MiB look incompressible (a chunk of up to 16 MiB may hold text between compressed
+ * parts; its ends alone would not tell). Depends on the content alone: the same chunk, the same object.
+ */
+function storedChunk(data) {
+  if (!isIncompressible(data)) return false;
+  for (let at = SAMPLE_EVERY; at + 4096 < data.length; at += SAMPLE_EVERY) if (!isIncompressible(data.subarray(at, at + 4096))) return false;
+  return true;
 }
 
 /** Whether the xor32 checksum of the 32 bytes ending at bytes[at] makes a cut there (the detector's rule). */
@@ -78,7 +150,7 @@ export async function storeChunks(readAt, size, ctx) {
     let hash = known?.hash ?? ctx.digests.get(digest);
     let created = false;
     if (!hash || !ctx.exists(hash, 'P')) {
-      const compressed = isIncompressible(data) ? storedZlib(data) : await deflateAsync(data);
+      const compressed = storedChunk(data) ? storedZlib(data) : await compressChunk(data);
       hash = crypto.createHash('sha1').update(compressed).digest('hex');
       created = ctx.write(compressed, hash, 'P');
     }
