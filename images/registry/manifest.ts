@@ -7,7 +7,7 @@
  */
 import crypto from 'node:crypto';
 import { GridforgeError, UsageError } from '../../base/errors.ts';
-import { MAX_MANIFEST_JSON } from '../archive/limits.ts';
+import { MAX_CONFIG_JSON, MAX_MANIFEST_JSON } from '../archive/limits.ts';
 import type { RegistryClient } from './client.ts';
 import { formatPlatform, matchesPlatform, type Platform } from './platform.ts';
 import { discard, readBody } from './transport.ts';
@@ -86,12 +86,29 @@ function checkDescriptor(d: unknown, where: string, what: string): Descriptor {
   return o;
 }
 
-/** The image manifest of `reference` for `platform` (through an index when the reference names one). */
-export async function resolveImage(client: RegistryClient, reference: string, platform: Platform, where: string): Promise<ResolvedImage> {
+/**
+ * The image manifest of `reference` for `platform` (through an index when the reference names one).
+ * A single-platform manifest is taken as it is, unless `strict`: then its config's os/architecture
+ * must match (one more small request), and a mismatch gives `undefined`.
+ */
+export async function resolveImage(client: RegistryClient, reference: string, platform: Platform, where: string): Promise<ResolvedImage>;
+export async function resolveImage(client: RegistryClient, reference: string, platform: Platform, where: string, strict: true): Promise<ResolvedImage | undefined>;
+export async function resolveImage(client: RegistryClient, reference: string, platform: Platform, where: string, strict = false): Promise<ResolvedImage | undefined> {
   const top = await fetchManifest(client, reference, where);
-  if (IMAGE_TYPES.has(top.mediaType)) return { manifest: checkImage(top, where) };
+  if (IMAGE_TYPES.has(top.mediaType)) {
+    const manifest = checkImage(top, where);
+    if (strict) {
+      const res = await client.request(client.path('blobs', manifest.doc.config!.digest), { method: 'GET' }, 'image config');
+      const body = await readBody(res, MAX_CONFIG_JSON, where);
+      if (res.status !== 200 || sha256(body) !== manifest.doc.config!.digest) throw new GridforgeError(`config ${manifest.doc.config!.digest} of ${where} could not be read intact (HTTP ${res.status})`, { where, hint: 'Check the registry.' });
+      const cfg = JSON.parse(body.toString('utf8')) as Partial<Platform>;
+      if (!matchesPlatform(platform, cfg)) return undefined;
+    }
+    return { manifest };
+  }
   const ms = Array.isArray(top.doc.manifests) ? top.doc.manifests.map((m, i) => checkDescriptor(m, where, `manifests[${i}]`)) : [];
   const pick = ms.find((m) => matchesPlatform(platform, m.platform));
+  if (!pick && strict) return undefined;
   if (!pick) {
     throw new UsageError(`${where} has no image for ${formatPlatform(platform)}`, { where, hint: `It has: ${ms.map((m) => formatPlatform(m.platform)).join(', ') || 'no manifests'}. Pass --platform with one of them.` });
   }

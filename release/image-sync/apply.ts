@@ -1,0 +1,40 @@
+/**
+ * Carry out a sync plan: each new tree is a sandbox written by release/sandbox-to-repo.ts from
+ * its digest reference (one revision each, so a failure keeps the trees already written and
+ * changes no link); then ONE revision switches and removes the links, removes expired trees and
+ * writes the sync state, so the links a site sees change atomically. Nothing changed: no revision.
+ */
+import { noProgress, type Progress } from '../../base/progress.ts';
+import { openTransaction } from '../../cvmfs-publish/index.ts';
+import { DEFAULT_BIND_POINTS } from '../../images/sandbox/index.ts';
+import { writeSandboxToRepository } from '../sandbox-to-repo.ts';
+import type { Plan } from './plan.ts';
+
+export interface ApplyResult {
+  written: number;
+  revision?: number;
+}
+
+export async function applyPlan(plan: Plan, repo: string, opts: { tmpDir?: string; onProgress?: Progress; message?: string } = {}): Promise<ApplyResult> {
+  const say = opts.onProgress ?? noProgress;
+  if (!plan.changed) return { written: 0 };
+  let revision: number | undefined;
+  for (const t of plan.write) {
+    say(`writing ${t.path} from ${t.source}`);
+    const r = await writeSandboxToRepository({ source: t.source, repo, path: t.path, bindPoints: DEFAULT_BIND_POINTS, tmpDir: opts.tmpDir, onProgress: opts.onProgress, message: `image sync: ${t.source} (${t.platform})` });
+    revision = r.revision;
+  }
+  const tx = openTransaction(repo, { operation: 'image sync: links and state', onProgress: opts.onProgress });
+  try {
+    for (const l of plan.unlink) await tx.remove(l.path);
+    for (const r of plan.remove) await tx.remove(r.path);
+    for (const l of plan.link) await tx.symlink(l.path, l.target, { uid: 0, gid: 0, mtime: Math.floor(Date.now() / 1000) });
+    await tx.putFile(plan.statePath, Buffer.from(`${JSON.stringify(plan.state, null, 1)}\n`), { mode: 0o644, uid: 0, gid: 0, mtime: Math.floor(Date.now() / 1000) });
+    const c = await tx.commit({ message: opts.message ?? 'image sync' });
+    revision = c.revision;
+  } catch (e) {
+    try { await tx.abort(); } catch { /* already closed */ }
+    throw e;
+  }
+  return { written: plan.write.length, revision };
+}
