@@ -49,7 +49,7 @@ export class ResultsStore {
   readonly db: Database.Database;
   private readonly insertResult: Database.Statement;
   private readonly upsertLatest: Database.Statement;
-  private readonly insertUploadTx: (up: Upload, received: number) => number;
+  private readonly insertUploadsTx: (ups: Upload[], received: number) => number[];
 
   constructor(readonly file: string, opts: { readonly?: boolean } = {}) {
     if (opts.readonly && !fs.existsSync(file)) throw new UsageError(`no results store at ${file}`, { where: file, hint: 'give the file `gridforge probe serve --results <file>` writes' });
@@ -70,15 +70,17 @@ export class ResultsStore {
     this.db.pragma('busy_timeout = 5000');
     this.insertResult = this.prepareIf(!opts.readonly, `INSERT INTO results (received, hostname, site, ce, probe, exitcode, execution_ms, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     this.upsertLatest = this.prepareIf(!opts.readonly, `INSERT INTO latest (hostname, probe, result_id) VALUES (?, ?, ?) ON CONFLICT (hostname, probe) DO UPDATE SET result_id = excluded.result_id`);
-    this.insertUploadTx = this.db.transaction((up: Upload, received: number) => {
-      let n = 0;
-      for (const [probe, r] of Object.entries(up.probes)) {
-        const info = this.insertResult.run(received, up.hostname, up.site, up.ce, probe, r.EXITCODE, r.EXECUTION_TIME, JSON.stringify(r));
-        this.upsertLatest.run(up.hostname, probe, info.lastInsertRowid);
-        n++;
-      }
-      return n;
-    });
+    this.insertUploadsTx = this.db.transaction((ups: Upload[], received: number) => ups.map((up) => this.insertOne(up, received)));
+  }
+
+  private insertOne(up: Upload, received: number): number {
+    let n = 0;
+    for (const [probe, r] of Object.entries(up.probes)) {
+      const info = this.insertResult.run(received, up.hostname, up.site, up.ce, probe, r.EXITCODE, r.EXECUTION_TIME, JSON.stringify(r));
+      this.upsertLatest.run(up.hostname, probe, info.lastInsertRowid);
+      n++;
+    }
+    return n;
   }
 
   private prepareIf(writable: boolean, sql: string): Database.Statement {
@@ -87,7 +89,12 @@ export class ResultsStore {
 
   /** Keep one node's upload (one row per probe), all or nothing; returns the rows written. */
   insertUpload(up: Upload, received = Date.now()): number {
-    return this.insertUploadTx(up, received);
+    return this.insertUploadsTx([up], received)[0];
+  }
+
+  /** Keep several uploads in one transaction (all or none; the endpoint's group commit); rows per upload. */
+  insertUploads(ups: Upload[], received = Date.now()): number[] {
+    return this.insertUploadsTx(ups, received);
   }
 
   /** Rows kept (every upload ever). */
