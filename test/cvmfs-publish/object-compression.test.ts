@@ -107,7 +107,8 @@ describe('which content is stored', () => {
 describe('in a repository', () => {
   it('the same content gives the same object from a file, a buffer and a stream; verify and readers accept it', async () => {
     const repo = path.join(dir, 'repo');
-    await initRepository(repo, { name: 'objc.example.org' });
+    // chunk sizes above big.bin: this test is about one object per file (chunked files: chunking.test.ts)
+    await initRepository(repo, { name: 'objc.example.org', chunking: { min: 64 << 20, avg: 128 << 20, max: 256 << 20 } });
     const src = path.join(dir, 'src');
     fs.mkdirSync(src);
     const random = randomBytes(150_000);
