@@ -96,6 +96,11 @@ export function deriveSettings(spec: SiteSpec, facts: HostFacts = {}): DeploySet
   const applied = facts.nofileMax !== undefined ? Math.min(requested, facts.nofileMax) : requested;
   const env: Record<string, string> = { GRIDFORGE_SERVICES: v.services.join(',') };
   if (v.jalien?.version) env.JALIEN_VERSION = v.jalien.version;
+  // The Slurm client of the VO-box (sites/README.md "Batch client"): the site's munge key (installed for
+  // munged by gridforge-batch-start) and slurm.conf, or configless from the controller.
+  const slurm = v.batch?.slurm;
+  const batchBinds = slurm ? [`${slurm.mungeKey}:/etc/gridforge/site/munge.key:ro`, ...(slurm.conf ? [`${slurm.conf}:/etc/slurm/slurm.conf:ro`] : [])] : [];
+  if (slurm?.configless) env.SLURM_CONF_SERVER = slurm.configless;
   const prefix = Number(n.subnet.split('/')[1]);
   const containerBase = {
     name: v.name,
@@ -105,7 +110,7 @@ export function deriveSettings(spec: SiteSpec, facts: HostFacts = {}): DeploySet
     mac: n.mac,
     dns: [...n.dns],
     env,
-    binds: [`${v.cvmfs.mount}:/cvmfs:shared`, `${v.volumes.home}:/home/alicesgm`, `${v.volumes.gridSecurity}:/etc/grid-security`],
+    binds: [`${v.cvmfs.mount}:/cvmfs:shared`, `${v.volumes.home}:/home/alicesgm`, `${v.volumes.gridSecurity}:/etc/grid-security`, ...batchBinds],
     restart: 'unless-stopped' as const,
     ulimits: [{ name: 'nofile' as const, soft: applied, hard: applied }],
     privileged: v.privileged,

@@ -115,6 +115,20 @@ const voboxSchema = z
     // The rule of release/jalien/version.ts (JALIEN_VERSION_RE plus its safe characters).
     jalien: z.object({ version: z.string().regex(/^[1-2]\.[A-Za-z0-9._+-]*-[0-9]+$/, 'expected a JAliEn version like 2.1.3-1 (letters, digits, . _ + -)') }).strict().optional(),
     volumes: z.object({ home: absPath, gridSecurity: absPath }).strict(),
+    // The batch client's site inputs (sites/README.md "Batch client"): bound read-only into the VO-box by settings.ts.
+    batch: z
+      .object({
+        slurm: z
+          .object({
+            mungeKey: safeAbsPath,
+            conf: safeAbsPath.optional(),
+            configless: z.string().regex(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'expected the controller as host or host:port, like slurmctl.example.org:6817').optional(),
+          })
+          .strict()
+          .refine((b) => !!b.conf !== !!b.configless, { message: 'give exactly one of conf (the site slurm.conf) and configless (the controller host:port)' }),
+      })
+      .strict()
+      .optional(),
     logs: z.object({ maxSize: z.string().regex(/^\d+[kmg]$/, 'expected a size like 50m (digits, then k, m or g)').default('50m'), maxFile: z.number().int().min(1).default(5) }).strict().default({}),
   })
   .strict()

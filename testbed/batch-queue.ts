@@ -14,17 +14,18 @@ export interface SlurmJobInfo { id: string; state: string; reason: string; nodes
 export interface SubmitOptions { name: string; output: string; chdir: string; nodes?: string[]; timeLimitMinutes?: number }
 
 export class SlurmBatchQueue {
-  constructor(private readonly run: (cmd: string) => Promise<ExecResult>, private readonly conf: string) {}
+  /** `run` executes a command in the VO-box (its container, or the VO-box host), feeding `input` to stdin. */
+  constructor(private readonly run: (cmd: string, input?: string) => Promise<ExecResult>) {}
 
-  private cmd(c: string): Promise<ExecResult> {
-    return this.run(`SLURM_CONF=${shellQuote(this.conf)} ${c}`);
+  private cmd(c: string, input?: string): Promise<ExecResult> {
+    return this.run(c, input);
   }
 
-  /** sbatch the script; returns the Slurm job id. */
+  /** sbatch the script (its text, handed over on stdin as JAliEn's SLURM queue does); returns the Slurm job id. */
   async submit(script: string, o: SubmitOptions): Promise<string> {
     const args = ['--parsable', `--job-name=${o.name}`, `--output=${o.output}`, `--chdir=${o.chdir}`, '--ntasks=1', '--cpus-per-task=1', '--no-requeue', `--time=${o.timeLimitMinutes ?? 10}`];
     if (o.nodes?.length) args.push(`--nodelist=${o.nodes.join(',')}`);
-    const r = await this.cmd(`sbatch ${args.map(shellQuote).join(' ')} ${shellQuote(script)}`);
+    const r = await this.cmd(`sbatch ${args.map(shellQuote).join(' ')}`, script);
     const id = r.stdout.trim().split(';')[0];
     if (r.code !== 0 || !/^\d+$/.test(id)) throw new GridforgeError(`sbatch failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`, { hint: 'check the VO-box Slurm client: slurm.conf and the munge key' });
     return id;

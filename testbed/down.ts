@@ -5,8 +5,9 @@
  * mounts), interfaces, the iptables rule, the repository server, the files, and /cvmfs when up made it.
  */
 import { existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { shellQuote } from '../base/shell-quote.ts';
 import { DEFAULT_PREFIX, readState, testbedDir } from './state.ts';
-import { destroyHost, hostCgroups, removeBridge, sh } from './nshost.ts';
+import { destroyHost, hostCgroups, removeBridge, sh, waitReaped } from './nshost.ts';
 
 export interface DownResult { prefix: string; removed: string[] }
 
@@ -20,12 +21,20 @@ export async function destroyTestbed(prefix = process.env.GRIDFORGE_TESTBED_PREF
     if (ns && ns.startsWith(`${prefix}-`)) names.add(ns);
   }
   if (existsSync('/sys/fs/cgroup/pids')) for (const n of readdirSync('/sys/fs/cgroup/pids')) if (n.startsWith(`${prefix}-`)) names.add(n);
-  for (const n of names) {
-    const veth = state?.hosts.find((h) => h.netns === n)?.veth ?? '';
-    const had = hostCgroups(n).length > 0;
-    await destroyHost({ netns: n, veth: veth || 'none-such' });
-    if (had || veth) removed.push(n);
-  }
+  const killed: number[] = [];
+  const t = Date.now();
+  await Promise.all(
+    [...names].map(async (n) => {
+      const veth = state?.hosts.find((h) => h.netns === n)?.veth ?? '';
+      const had = hostCgroups(n).length > 0;
+      killed.push(...(await destroyHost({ netns: n, veth: veth || 'none-such' })));
+      if (had || veth) removed.push(n);
+    }),
+  );
+  const debug = (what: string) => process.env.GRIDFORGE_TESTBED_DEBUG && process.stderr.write(`down: ${what} after ${Date.now() - t} ms\n`);
+  debug(`killed ${killed.length} processes`);
+  await waitReaped(killed);
+  debug('reaped');
   const links = (await sh('ip -o link show', { reject: false })).stdout
     .split('\n')
     .map((l) => l.split(':')[1]?.trim().split('@')[0])
@@ -36,8 +45,12 @@ export async function destroyTestbed(prefix = process.env.GRIDFORGE_TESTBED_PREF
     removed.push(l);
   }
   if (!links.includes(`${prefix}br`)) await removeBridge(`${prefix}br`);
+  debug('links removed');
   if (existsSync(dir)) {
+    // rm(1) is several times faster than rmSync on the VO-box host's image store.
+    await sh(`rm -rf ${shellQuote(dir)}`, { reject: false });
     rmSync(dir, { recursive: true, force: true });
+    debug('files removed');
     removed.push(dir);
   }
   if (state?.createdCvmfsDir) {

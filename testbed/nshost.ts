@@ -153,8 +153,12 @@ export function hostCgroups(netns: string): string[] {
     .filter((d) => existsSync(d));
 }
 
-/** Kill every process of a host (through its cgroup), remove its cgroups, namespace and link. */
-export async function destroyHost(h: Pick<HostRecord, 'netns' | 'veth'>): Promise<void> {
+/**
+ * Kill every process of a host (through its cgroup), remove its cgroups, namespace and link.
+ * Returns the pids it killed: a killed daemon leaves the cgroup at once but stays a zombie until
+ * its parent (often init) reaps it; `waitReaped` waits for that.
+ */
+export async function destroyHost(h: Pick<HostRecord, 'netns' | 'veth'>): Promise<number[]> {
   const killed = new Set<number>();
   for (let round = 0; round < 100; round++) {
     const pids = hostPids(h.netns);
@@ -175,8 +179,13 @@ export async function destroyHost(h: Pick<HostRecord, 'netns' | 'veth'>): Promis
     dirs.forEach(rmdirTree);
     await sleep(50);
   }
-  // A killed daemon leaves the cgroup at once but stays a zombie until its parent (often init) reaps it.
-  for (let round = 0; round < 100 && [...killed].some((p) => existsSync(`/proc/${p}`)); round++) await sleep(50);
   await sh(`ip netns del ${h.netns}`, { reject: false });
   await sh(`ip link del ${h.veth}`, { reject: false });
+  return [...killed];
+}
+
+/** Wait (at most `ms`) until none of these pids exists any more, zombies included. */
+export async function waitReaped(pids: number[], ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && pids.some((p) => existsSync(`/proc/${p}`))) await sleep(50);
 }

@@ -45,6 +45,7 @@ export function renderSlurmConf(o: { cluster: string; controller: { name: string
     'SlurmdParameters=config_overrides',
     'ReturnToService=2',
     'SlurmctldTimeout=10',
+    'SlurmctldParameters=enable_configless',
     'SlurmdTimeout=10',
     'MessageTimeout=5',
     'TCPTimeout=2',

@@ -15,7 +15,8 @@ import { renderJobAgentStartup } from '../release/index.ts';
 import { loadSiteSpec } from '../stacks/index.ts';
 import { SlurmBatchQueue, type SlurmJobInfo } from './batch-queue.ts';
 import { diagnoseWorker } from './faults.ts';
-import { hostExec, sleep } from './nshost.ts';
+import { sleep } from './nshost.ts';
+import { voboxRunner } from './vobox.ts';
 import { failedStep, smokeJdl, smokePayload } from './payload.ts';
 import { switchRevision } from './revision.ts';
 import { siteFilePath } from './site-file.ts';
@@ -87,10 +88,9 @@ export async function testbedSmoke(o: SmokeOptions = {}): Promise<SmokeResult> {
     await switchRevision(state, o.tag);
     say(`worker nodes now see tag ${o.tag} of ${repo.name}`);
   }
-  const vobox = state.hosts.find((h) => h.role === 'vobox')!;
   const workers = state.hosts.filter((h) => h.role === 'worker');
   for (const n of o.nodes ?? []) if (!workers.some((w) => w.name === n)) throw new UsageError(`"${n}" is not a worker node of the testbed`, { where: '--node', hint: `use one of ${workers.map((w) => w.name).join(', ')}` });
-  const bq = new SlurmBatchQueue((cmd) => hostExec(vobox, cmd, { timeoutMs: 20_000 }), state.slurm!.conf);
+  const bq = new SlurmBatchQueue(voboxRunner(state));
   const t0 = Date.now();
   const records = new Map<string, SmokeJob>();
   const byTask = new Map<string, SmokeJob>();
@@ -138,7 +138,7 @@ export async function testbedSmoke(o: SmokeOptions = {}): Promise<SmokeResult> {
       });
     }
     for (let i = 0; i < jobs; i++) {
-      const id = await bq.submit(scriptFile, { name: JOB_NAME, output: '/run/jobs/slurm-%j.out', chdir: '/run/jobs', nodes: o.nodes });
+      const id = await bq.submit(script, { name: JOB_NAME, output: '/run/jobs/slurm-%j.out', chdir: '/run/jobs', nodes: o.nodes });
       records.set(id, { slurmId: id, state: 'queued', ok: false, submittedAt: Date.now(), output: '', logTail: '' });
       say(`job ${id} queued (sbatch)`);
     }

@@ -13,15 +13,21 @@ import { checkoutRevision, findCvmfs2, mountCheckout, mountCvmfs2, repoInfo, sta
 import { PARTITION, renderSlurmConf, startMunged, startSlurmctld, startSlurmd, waitNodesUp, writeMungeKey } from './slurm.ts';
 import { DEFAULT_PREFIX, readState, saveState, testbedDir, type HostRecord, type TestbedState } from './state.ts';
 import { isAlive } from './status.ts';
-import { writeSiteFile } from './site-file.ts';
+import { hostKeyPin, voboxHostname, writeSiteFile } from './site-file.ts';
+import { dockerHostBoot } from './docker-host.ts';
+import { checkImage, deployVobox } from './vobox.ts';
 
 export interface UpOptions {
   workers?: number;
   repo: string;
   tag?: string;
   prefix?: string;
+  /** the VO-box image to deploy with the site deploy engine; false: the CE submitter runs in the bare VO-box host (faster; tests of the worker side) */
+  voboxImage?: string | false;
   onProgress?: (line: string) => void;
 }
+
+export const DEFAULT_VOBOX_IMAGE = 'gridforge/vobox-slurm:debian-slurm-0.1.0';
 
 export interface UpResult { state: TestbedState; seconds: number; cvmfs: string }
 
@@ -38,6 +44,8 @@ export async function testbedUp(o: UpOptions): Promise<UpResult> {
   const t0 = Date.now();
   const { workers, prefix } = validate(o);
   const repo = repoInfo(o.repo); // bad --repo: UsageError, nothing made
+  const image = o.voboxImage === false ? undefined : o.voboxImage ?? DEFAULT_VOBOX_IMAGE;
+  if (image) await checkImage(image);
   const dir = testbedDir(prefix);
   const old = readState(dir);
   if (old && old.phase === 'up' && isAlive(old)) {
@@ -48,7 +56,7 @@ export async function testbedUp(o: UpOptions): Promise<UpResult> {
   const state: TestbedState = { prefix, dir, phase: 'starting', hosts: [], startedAt: new Date().toISOString() };
   saveState(state);
   try {
-    await build(state, workers, repo, o.tag, say);
+    await build(state, workers, repo, o.tag, say, image);
     state.phase = 'up';
     saveState(state);
     return { state, seconds: (Date.now() - t0) / 1000, cvmfs: state.repo?.mode ?? 'checkout' };
@@ -61,7 +69,7 @@ export async function testbedUp(o: UpOptions): Promise<UpResult> {
   }
 }
 
-async function build(state: TestbedState, workers: number, repo: ReturnType<typeof repoInfo>, tag: string | undefined, say: (l: string) => void): Promise<void> {
+async function build(state: TestbedState, workers: number, repo: ReturnType<typeof repoInfo>, tag: string | undefined, say: (l: string) => void, image?: string): Promise<void> {
   const { prefix, dir } = state;
   if (!existsSync('/cvmfs')) {
     state.createdCvmfsDir = true;
@@ -83,12 +91,15 @@ async function build(state: TestbedState, workers: number, repo: ReturnType<type
   ];
   // The site's name service: every host's /etc/hosts names the others (a real site has DNS).
   const hostsFile = join(dir, 'hosts');
-  writeFileSync(hostsFile, ['127.0.0.1 localhost', `${state.gateway} gateway`, ...plan.map((h) => `${h.address} ${h.name}`), ''].join('\n'));
+  // The VO-box container's name too: slurmctld resolves the host a job is submitted from.
+  writeFileSync(hostsFile, ['127.0.0.1 localhost', `${state.gateway} gateway`, ...plan.map((h) => `${h.address} ${h.name}`), `${base}.50 ${voboxHostname(prefix)}`, ''].join('\n'));
   for (const h of plan) {
     state.hosts.push(h);
     saveState(state);
     mkdirSync(join(dir, h.name, 'run', 'jobs'), { recursive: true });
-    h.holderPid = await startHost(h, { root: join(dir, h.name), bridge: state.bridge, gateway: state.gateway, boot: [`mount --bind ${hostsFile} /etc/hosts`] });
+    const root = join(dir, h.name);
+    const boot = [`mount --bind ${hostsFile} /etc/hosts`, ...(h.role === 'vobox' && image ? dockerHostBoot(root) : [])];
+    h.holderPid = await startHost(h, { root, bridge: state.bridge, gateway: state.gateway, boot });
     saveState(state);
   }
   say(`hosts: ${plan.map((h) => `${h.name} ${h.address}`).join(', ')}`);
@@ -128,7 +139,13 @@ async function build(state: TestbedState, workers: number, repo: ReturnType<type
     await Promise.all(nodes.map((n) => mountCheckout(n, co, repo.name)));
     say(`mounted /cvmfs/${repo.name} on ${nodes.length} worker node(s) as a read-only checkout of ${tag ? `tag ${tag}` : 'the newest revision'} (no stock cvmfs client on this machine)`);
   }
-  writeSiteFile(state, repo.name);
   await waitNodesUp(ctl, conf, nodes.map((n) => n.name), 60_000);
+  const voboxHost = plan[1];
+  hostKeyPin(join(dir, voboxHost.name));
+  if (image) await deployVobox(state, voboxHost, image, say);
+  else {
+    writeSiteFile(state, { repoName: repo.name, image: DEFAULT_VOBOX_IMAGE });
+    say('VO-box: not deployed (the CE submitter runs in the VO-box host with the site slurm.conf and munge key)');
+  }
   if (!ctl.holderPid) throw new GridforgeError('testbed: controller has no holder');
 }
