@@ -11,9 +11,9 @@ import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cutPoints, nextCut, thresholdOf, DEFAULT_CHUNKING } from '../../cvmfs-publish/chunk-detector.mjs';
-import { checkout, garbageCollect, initRepository, openRepository, publishTree, verifyRepository } from '../../cvmfs-publish/index.ts';
+import { checkout, garbageCollect, initRepository, openRepository, publishTree, serveRepository, verifyRepository } from '../../cvmfs-publish/index.ts';
 import { readHead } from '../../cvmfs-publish/repository.ts';
-import { rmrf, tmpDir } from './helpers.ts';
+import { gf, rmrf, tmpDir } from './helpers.ts';
 
 /** Deterministic mixed content: random bytes, text, runs of 0x01 (xor32 = 0xffffffff: abs(INT32_MIN) cuts), a ramp. */
 function mixedContent(size: number, seed = 1): Buffer {
@@ -228,9 +228,16 @@ describe('chunked files in a repository', () => {
     }
   });
 
-  it('reads back identical bytes through the reader and checkout', async () => {
+  it('reads back identical bytes through the reader (from the directory and over `repo serve`) and checkout', async () => {
     const r = await openRepository(repo);
     expect(sha256(await r.readFile(bigPath))).toBe(sha256(big));
+    const served = await serveRepository(repo, { port: 0 });
+    try {
+      const overHttp = await openRepository(served.url, { publicKey: path.join(`${repo}.keys`, 'chunks.example.org.pub') });
+      expect(sha256(await overHttp.readFile(bigPath))).toBe(sha256(big)); // every P object served
+    } finally {
+      await served.close();
+    }
     const out = path.join(dir, 'co');
     await checkout(repo, out, { path: 'sw/v1' });
     expect(sha256(fs.readFileSync(path.join(out, 'data', 'big.bin')))).toBe(sha256(big));
@@ -275,4 +282,24 @@ describe('chunked files in a repository', () => {
       fs.writeFileSync(file, saved);
     }
   }, 60_000);
+});
+
+describe('chunk sizes of a repository', () => {
+  it('repo init records them in .gridforge/config.json; unusable ones are refused (exit 2, nothing written)', () => {
+    const dir = tmpDir('chunk-config');
+    try {
+      const ok = gf(['repo', 'init', path.join(dir, 'a'), '--name', 'a.example.org', '--min-chunk-size', '65536', '--avg-chunk-size', '131072', '--max-chunk-size', '262144', '--json']);
+      expect(ok.code, ok.stderr).toBe(0);
+      const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'a', '.gridforge', 'config.json'), 'utf8'));
+      expect(cfg.chunking).toEqual({ min: 65536, avg: 131072, max: 262144 });
+      expect(cfg.maxFileSize).toBe(1024 * 1024 * 1024);
+      const bad = gf(['repo', 'init', path.join(dir, 'b'), '--name', 'b.example.org', '--min-chunk-size', '200000', '--avg-chunk-size', '131072']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/chunk sizes min 200000, avg 131072/);
+      expect(fs.existsSync(path.join(dir, 'b'))).toBe(false);
+      expect(fs.existsSync(path.join(dir, 'b.keys'))).toBe(false);
+    } finally {
+      rmrf(dir);
+    }
+  });
 });
