@@ -37,8 +37,15 @@ export class RegistryClient {
     return this.creds ?? undefined;
   }
 
-  /** https://host or, for an insecure registry answering plain HTTP, http://host. */
-  private async origin(): Promise<string> {
+  private probing?: Promise<string>;
+
+  /** https://host or, for an insecure registry answering plain HTTP, http://host (probed once, also under concurrent requests). */
+  private origin(): Promise<string> {
+    this.probing ??= this.probe();
+    return this.probing;
+  }
+
+  private async probe(): Promise<string> {
     if (this.base) return this.base;
     const host = this.ref.endpoint;
     const url = (scheme: string) => new URL(`${scheme}://${host}/v2/`);

@@ -25,6 +25,8 @@ export const RETRIES_ENV = 'GRIDFORGE_REGISTRY_RETRIES';
 
 export interface TransportOptions {
   ca?: Buffer;
+  /** Keep-alive agents (idle sockets do not hold the process open: Agent.keepSocketAlive unrefs them). */
+  agents?: { http: http.Agent; https: https.Agent };
   insecure: Set<string>;
   timeoutMs: number;
   attempts: number;
@@ -52,7 +54,10 @@ export function transportFromEnv(): TransportOptions {
     }
   }
   const insecure = new Set((process.env[INSECURE_ENV] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
-  return { ca, insecure, timeoutMs: positive(TIMEOUT_ENV, 30, false) * 1000, attempts: positive(RETRIES_ENV, 3, true), backoffMs: 500 };
+  return {
+    ca, insecure, timeoutMs: positive(TIMEOUT_ENV, 30, false) * 1000, attempts: positive(RETRIES_ENV, 3, true), backoffMs: 500,
+    agents: { http: new http.Agent({ keepAlive: true, maxSockets: 8 }), https: new https.Agent({ keepAlive: true, maxSockets: 8, ca: ca ? [...tls.rootCertificates, ca.toString()] : undefined }) },
+  };
 }
 
 export interface Response {
@@ -84,7 +89,8 @@ export function requestOnce(t: TransportOptions, url: URL, init: RequestInit): P
     const headers: Record<string, string> = { 'User-Agent': 'gridforge', ...init.headers };
     if (init.bodyLength !== undefined) headers['Content-Length'] = String(init.bodyLength);
     else if (Buffer.isBuffer(init.body)) headers['Content-Length'] = String(init.body.length);
-    const req = mod.request(url, { method: init.method, headers, ca: url.protocol === 'https:' && t.ca ? [...tls.rootCertificates, t.ca.toString()] : undefined, agent: false });
+    const agent = t.agents ? (url.protocol === 'https:' ? t.agents.https : t.agents.http) : false;
+    const req = mod.request(url, { method: init.method, headers, ca: url.protocol === 'https:' && t.ca ? [...tls.rootCertificates, t.ca.toString()] : undefined, agent });
     let settled = false;
     req.setTimeout(t.timeoutMs, () => {
       req.destroy(new NetworkError(`no answer within ${t.timeoutMs / 1000} s`, 'ETIMEDOUT'));

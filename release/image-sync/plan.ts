@@ -11,9 +11,10 @@ import { UsageError } from '../../base/errors.ts';
 import { noProgress, type Progress } from '../../base/progress.ts';
 import type { RepositoryReader } from '../../cvmfs-publish/index.ts';
 import { RegistryClient } from '../../images/registry/client.ts';
-import { resolveImage } from '../../images/registry/manifest.ts';
+import { resolveDigests } from '../../images/registry/manifest.ts';
 import { formatPlatform, parsePlatform } from '../../images/registry/platform.ts';
 import { listTags } from '../../images/registry/tags.ts';
+import { transportFromEnv } from '../../images/registry/transport.ts';
 import { readState, statePath, type SyncState } from './state.ts';
 import { archSuffix, expand, globRe, isGlob, type WishList } from './wishlist.ts';
 
@@ -53,22 +54,32 @@ async function resolveWishes(list: WishList, say: Progress): Promise<Desired> {
   const trees = new Map<string, PlannedTree>();
   const links = new Map<string, { target: string; from: string }>();
   const missing: Plan['missing'] = [];
+  const transport = transportFromEnv(); // one set of keep-alive connections for the whole list
   for (const e of list.entries) {
-    const client = new RegistryClient(e.ref);
+    const client = new RegistryClient(e.ref, 'pull', transport);
     const where = e.source;
     const globs = e.tags.filter(isGlob).map(globRe);
     const all = globs.length ? await listTags(client, where) : [];
     const tags = [...new Set([...e.tags.filter((t) => !isGlob(t)), ...all.filter((t) => globs.some((g) => g.test(t)))])].sort();
     say(`  ${e.source}: ${tags.length} tag(s)`);
+    // every tag's digests first (8 requests in flight), then the links in a stable order
+    const platforms = e.platforms.map(parsePlatform);
+    const digests = new Map<string, (string | undefined)[]>();
+    let next = 0;
+    const worker = async () => {
+      while (next < tags.length) {
+        const tag = tags[next++];
+        digests.set(tag, await resolveDigests(client, tag, platforms, `${where}:${tag}`));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, tags.length) }, worker));
     for (const tag of tags) {
-      for (const p of e.platforms) {
-        const platform = parsePlatform(p);
-        const r = await resolveImage(client, tag, platform, `${where}:${tag}`, true);
-        if (!r) {
+      platforms.forEach((platform, i) => {
+        const digest = digests.get(tag)![i];
+        if (!digest) {
           missing.push({ image: e.source, tag, platform: formatPlatform(platform) });
-          continue;
+          return;
         }
-        const digest = r.manifest.digest;
         const hex = digest.slice('sha256:'.length);
         const vars = { registry: e.ref.registry, repository: e.ref.repository, name: e.ref.repository.split('/').pop()!, tag, os: platform.os, arch: platform.architecture, variant: platform.variant ?? '', arch_suffix: archSuffix(platform.architecture), digest: hex };
         const treePath = expand(list.tree, vars);
@@ -79,7 +90,7 @@ async function resolveWishes(list: WishList, say: Progress): Promise<Desired> {
         const prev = links.get(linkPath);
         if (prev && prev.target !== target) throw new UsageError(`two images want the link ${linkPath}: ${prev.from} and ${from}`, { where: list.file, hint: 'Make the link patterns distinct (add {name}, {tag} or {arch_suffix}).' });
         links.set(linkPath, { target, from });
-      }
+      });
     }
   }
   for (const l of links.keys()) if (trees.has(l) || l === list.treeDir) throw new UsageError(`the link ${l} is also a tree path`, { where: list.file, hint: 'Keep link and tree patterns apart.' });
