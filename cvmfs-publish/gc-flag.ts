@@ -40,15 +40,16 @@ export async function setGarbageCollectable(repoDir: string): Promise<SetGcResul
     finishPending(dir);
     const { manifest } = readHead(dir);
     if (cfg.garbageCollectable === true && manifest.garbageCollectable) return { name: cfg.name, garbageCollectable: true, changed: false, revision: manifest.revision };
-    const file = path.join(stateDir(dir), 'config.json');
-    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    writeFileAtomic(file, `${JSON.stringify({ ...raw, garbageCollectable: true }, null, 2)}\n`, { mode: 0o644, durable: true });
+    // manifest first, config second: killed in between, the next publish writes G no again and gc stays refused (objects all there)
     const next = { ...cfg, garbageCollectable: true };
     const store = new ObjectStore(dir);
     await writeHead(dir, next, loadRepoKeys(dir, next), {
       rootHash: manifest.rootHash, rootSize: manifest.rootSize, revision: manifest.revision, history: readHistory(store, manifest),
       reflog: readReflog(dir, cfg.name), newCatalogs: [], metainfo: manifest.metainfo, timestamp: Math.floor(Date.now() / 1000),
     });
+    const file = path.join(stateDir(dir), 'config.json');
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    writeFileAtomic(file, `${JSON.stringify({ ...raw, garbageCollectable: true }, null, 2)}\n`, { mode: 0o644, durable: true });
     return { name: cfg.name, garbageCollectable: true, changed: true, revision: manifest.revision };
   } finally {
     lock.release();

@@ -17,6 +17,9 @@ import { ROOT, gf, rmrf, tmpDir } from './helpers.ts';
 const KILLS = 50;
 const STEP_DELAY = 25; // ms per commit step (GRIDFORGE_TXN_STEP_DELAY_MS): a tiny publish then takes ~300 ms after its first line
 const CHILD = path.join(ROOT, 'test/cvmfs-publish/crash-child.ts');
+/** tiny trees: one compression worker and no scan threads start faster than the defaults (cvmfs-publish/README.md) */
+const LEAN = { GRIDFORGE_COMPRESS_WORKERS: '1', GRIDFORGE_SCAN_THREADS: '0' };
+const saved = Object.fromEntries(Object.keys(LEAN).map((k) => [k, process.env[k]]));
 let dir: string;
 let repo: string;
 
@@ -58,12 +61,16 @@ async function expectCleanPublish(i: number, what: string): Promise<void> {
 }
 
 beforeAll(async () => {
+  Object.assign(process.env, LEAN); // for the publishes this test runs in-process, and the children it spawns
   dir = tmpDir('recover');
   repo = path.join(dir, 'repo');
   await initRepository(repo, { name: 'recover.example.org' });
   await publishTree(repo, source(0), 'img', { onProgress: () => {} });
 });
-afterAll(() => rmrf(dir));
+afterAll(() => {
+  rmrf(dir);
+  for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+});
 
 describe('crash recovery', () => {
   it(`${KILLS} publishers SIGKILLed at random points: abort, then the next publish succeeds and verifies`, async () => {
@@ -91,7 +98,7 @@ describe('crash recovery', () => {
       rmrf(path.join(dir, `src-${i}`));
     }
     expect(midTransaction, 'kills that left a transaction open').toBeGreaterThanOrEqual(KILLS / 2);
-  }, 100_000);
+  }, 115_000);
 
   it('a killed publisher left a zombie (its parent never reaps it) is gone: abort clears it, and so does the next publish', async () => {
     for (const clearBy of ['abort', 'publish'] as const) {
