@@ -173,8 +173,6 @@ describe('chunked files in a repository', () => {
     }
   }
 
-  const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
-
   beforeAll(async () => {
     dir = tmpDir('chunking');
     repo = path.join(dir, 'repo');
@@ -303,3 +301,38 @@ describe('chunk sizes of a repository', () => {
     }
   });
 });
+
+describe('a changed chunk list in a catalog written by patching its previous version', () => {
+  it('is a changed row: the chunks rows follow the new list (same size and mtime, other bytes)', async () => {
+    const dir = tmpDir('chunk-patch');
+    try {
+      const repo = path.join(dir, 'repo');
+      const src = path.join(dir, 'src');
+      fs.mkdirSync(src);
+      // 2,100 rows: catalogs of 2,048 rows or more keep a row image and are patched (catalog-image-store.ts)
+      for (let i = 0; i < 2100; i++) fs.writeFileSync(path.join(src, `f${i}.txt`), `${i}\n`);
+      const file = path.join(src, 'big.bin');
+      const big = mixedContent(3 << 20, 11);
+      fs.writeFileSync(file, big);
+      const mtime = new Date('2024-01-02T03:04:05Z');
+      fs.utimesSync(file, mtime, mtime);
+      await initRepository(repo, { name: 'patch.example.org', chunking: { min: 65536, avg: 131072, max: 262144 } });
+      await publishTree(repo, src, 'sw');
+      crypto.randomFillSync(big, 1 << 20, 4096); // same size
+      fs.writeFileSync(file, big);
+      fs.utimesSync(file, mtime, mtime); // same mtime: only the chunk list tells the rows apart
+      const r = await publishTree(repo, src, 'sw');
+      expect(r.catalogsPatched).toBeGreaterThan(0);
+      const reader = await openRepository(repo);
+      expect(sha256(await reader.readFile('sw/big.bin'))).toBe(sha256(big));
+      expect((await reader.stat('sw/big.bin'))!.chunks!.map((c) => c.offset + c.size)).toEqual(cutPoints(big, { min: 65536, avg: 131072, max: 262144 }));
+      expect((await verifyRepository(repo)).problems).toEqual([]);
+    } finally {
+      rmrf(dir);
+    }
+  }, 60_000);
+});
+
+function sha256(b: Buffer): string {
+  return crypto.createHash('sha256').update(b).digest('hex');
+}
