@@ -142,6 +142,13 @@ describe('report and readiness over a store', () => {
     expect(html).toContain('<td>CERN-B</td>');
   });
 
+  it('refuses a file that is not a results store, and a missing one', () => {
+    const other = path.join(work, 'not-a-store.db');
+    fs.writeFileSync(other, 'hello, not SQLite\n'.repeat(100));
+    expect(() => openResultsStore(other, { readonly: true })).toThrow(/not-a-store\.db is not a results store/);
+    expect(() => openResultsStore(path.join(work, 'missing.db'), { readonly: true })).toThrow(/no results store at/);
+  });
+
   it('filters by site and by facts', () => {
     expect(buildReport(store, { sites: ['FZK'] }).nodes).toBe(3);
     const old = buildReport(store, { where: ['cpu.x86_64_level=1'] }, ['os.name']);
