@@ -53,6 +53,14 @@ describe('gridforge testbed', () => {
     expect(st.up).toBe(true);
     expect(st.nodes.map((n: { name: string }) => n.name).sort()).toEqual(['wn1', 'wn2']);
 
+    // The VO-box: the vobox-slurm image deployed by the site deploy engine, its Slurm client set up from
+    // the site file (the site's munge key and slurm.conf), talking to the controller.
+    const vb = state().vobox!;
+    expect(vb.image).toBe('gridforge/vobox-slurm:debian-slurm-0.1.0');
+    const inVobox = (c: string) => execa('docker', ['-H', `unix://${vb.socket}`, 'exec', vb.container, 'sh', '-c', c], { reject: false });
+    expect((await inVobox('sinfo -h -o "%P %D"')).stdout.trim()).toBe('alice* 2');
+    expect((await inVobox('cmp /etc/gridforge/site/munge.key /etc/munge/munge.key && stat -c %U:%a /etc/munge/munge.key')).stdout.trim()).toBe('munge:400');
+
     const smoke = await gf(['testbed', 'smoke', '--jobs', '4', '--json'], ENV);
     expect(smoke.code, smoke.stdout + smoke.stderr).toBe(0);
     const r = JSON.parse(smoke.stdout) as SmokeResult;
@@ -75,6 +83,7 @@ describe('gridforge testbed', () => {
     const sq = await execa('nsenter', ['-t', String(ctl.holderPid), '-n', '-m', 'sh', '-c', `SLURM_CONF=${state().slurm!.conf} scontrol -o show job ${r.jobs[0].slurmId}`]);
     expect(sq.stdout).toContain('JobState=COMPLETED');
     expect(sq.stdout).toContain(`NodeList=${r.jobs[0].node}`);
+    expect(sq.stdout).toMatch(/AllocNode:Sid=vobox(\.gftt\.testbed\.local)?:/);
   }, 120_000);
 
   it('a worker node whose CVMFS is missing or lacks the JAliEn version: the smoke report names it (CLI exit 1 with the log tail)', async () => {
