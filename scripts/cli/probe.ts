@@ -79,11 +79,11 @@ export function register(program: Command): void {
       });
       for (const [n, r] of Object.entries(up.probes)) if (r.EXITCODE !== 0 || r.ERROR) progress(`probe ${n}: exit ${r.EXITCODE}${r.TIMED_OUT ? ' (timed out)' : ''}${r.ERROR ? `: ${r.ERROR}` : ''}`);
       if (o.output) writeFileAtomic(o.output, `${JSON.stringify(up, null, 2)}\n`);
+      printJson(up); // first: a failed upload (exit 1) still leaves the node's results on stdout
       if (o.upload) {
         const res = await uploadResults(o.upload, up);
         progress(`uploaded ${res.stored} results to ${o.upload}`);
       }
-      printJson(up);
     }));
 
   withJson(probe.command('serve').description('HTTP endpoint that receives probe results into a results store (until interrupted)'))

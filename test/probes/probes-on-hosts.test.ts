@@ -117,6 +117,17 @@ describe('container and cvmfs probes', () => {
     expect(r.run_error).toMatch(/workdir/);
   });
 
+  it('a setuid runtime is noticed (bubblewrap installed setuid root, as on hosts without user namespaces)', async () => {
+    const bin = path.join(work, 'suid-bin');
+    fs.mkdirSync(bin);
+    fs.copyFileSync('/usr/bin/bwrap', path.join(bin, 'bwrap'));
+    fs.chmodSync(path.join(bin, 'bwrap'), 0o4755);
+    const plain = await probe('container', { SITESONAR_IMAGE: image, SITESONAR_CVMFS_ROOT: cvmfs });
+    expect(plain.setuid_runtime).toBe(false);
+    const suid = await probe('container', { SITESONAR_IMAGE: image, SITESONAR_CVMFS_ROOT: cvmfs, PATH: `${bin}:${process.env.PATH}` });
+    expect(suid).toMatchObject({ setuid_runtime: true, runtime: 'bwrap' });
+  });
+
   it('a missing image is reported, not crashed on', async () => {
     const r = await probe('container', { SITESONAR_IMAGE: path.join(work, 'nope'), SITESONAR_RUNTIME: 'bwrap' });
     expect(r).toMatchObject({ run_ok: false, run_error: `image not found: ${path.join(work, 'nope')}` });
