@@ -19,8 +19,8 @@ confval() {
 
 revision() {
   r=''
-  if command -v attr >/dev/null 2>&1; then r=$(attr -qg revision "$1" 2>/dev/null); fi
-  if [ -z "$r" ] && command -v getfattr >/dev/null 2>&1; then r=$(getfattr --only-values -n user.revision "$1" 2>/dev/null); fi
+  if command -v attr >/dev/null 2>&1; then r=$(limit 10 attr -qg revision "$1" 2>/dev/null); fi
+  if [ -z "$r" ] && command -v getfattr >/dev/null 2>&1; then r=$(limit 10 getfattr --only-values -n user.revision "$1" 2>/dev/null); fi
   echo "$r"
 }
 
@@ -31,7 +31,7 @@ repos=''
 for r in $CVMFS_REPOS; do
   d=$CVMFS_ROOT/$r
   ok=false
-  if [ -d "$d" ] && [ -n "$(ls -A "$d" 2>/dev/null | head -n 1)" ]; then ok=true; mounted="$mounted $r"; fi
+  if [ -d "$d" ] && [ -n "$(limit 20 ls -A "$d" 2>/dev/null | head -n 1)" ]; then ok=true; mounted="$mounted $r"; fi
   rev=''
   [ "$ok" = true ] && rev=$(revision "$d")
   repos="$repos $(jobj "$(jpair name "$(jstr "$r")")" "$(jpair mounted "$ok")" "$(jpair revision "$(jnum "$rev")")")"

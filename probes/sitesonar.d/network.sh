@@ -9,7 +9,7 @@ host=${SITESONAR_NETWORK_HOST:-alice-jcentral.cern.ch}
 port=${SITESONAR_NETWORK_PORT:-8097}
 
 resolve() { # family host -> first address of that family
-  getent "ahostsv$1" "$2" 2>/dev/null | awk '{ print $1 }' | grep -v '^::ffff:' | {
+  limit 5 getent "ahostsv$1" "$2" 2>/dev/null | awk '{ print $1 }' | grep -v '^::ffff:' | {
     if [ "$1" = 6 ]; then grep ':'; else grep -v ':'; fi
   } | head -n 1
 }

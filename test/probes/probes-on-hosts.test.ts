@@ -184,6 +184,17 @@ describe('network, scratch, gpu', () => {
   });
 });
 
+describe('POSIX shell', () => {
+  it('every probe runs under dash (POSIX sh, not bash) to one JSON object with nothing on stderr', async () => {
+    const image = await makeImage(path.join(work, 'img-dash'));
+    for (const f of fs.readdirSync(PROBES).filter((n) => n.endsWith('.sh'))) {
+      const r = await execa('dash', [path.join(PROBES, f)], { env: { ...process.env, SITESONAR_IMAGE: image, SITESONAR_NETWORK_HOST: '127.0.0.1', SITESONAR_NETWORK_PORT: '1' }, reject: false, cwd: work });
+      expect([f, r.exitCode, r.stderr]).toEqual([f, 0, '']);
+      expect(JSON.parse(r.stdout), f).toBeTypeOf('object');
+    }
+  });
+});
+
 describe('runner', () => {
   it('kills a probe that hangs at its limit (with what it started) and reports it; reports output that is not one JSON object', async () => {
     const dir = path.join(work, 'bad-probes');

@@ -63,10 +63,18 @@ first_line() {
   return 0
 }
 
+# Run a command under a time limit (seconds) when coreutils' timeout exists: a hung mount (autofs,
+# NFS) or resolver must not eat the probe's whole minute.
+limit() {
+  _jl=$1
+  shift
+  if command -v timeout >/dev/null 2>&1; then timeout "$_jl" "$@"; else "$@"; fi
+}
+
 # Free and total kB of the filesystem holding $1: "free total", or nothing.
 df_kb() {
   [ -e "$1" ] || return 0
-  df -Pk "$1" 2>/dev/null | awk 'NR == 2 { print $4, $2 }'
+  limit 10 df -Pk "$1" 2>/dev/null | awk 'NR == 2 { print $4, $2 }'
 }
 
 # The roots a probe reads (overridable so tests can point a probe at recorded files).
