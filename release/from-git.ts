@@ -20,7 +20,7 @@ import { buildImage } from '../images/build.ts';
 import { getImage, imageRef, type ImagesConfig } from '../images/config.ts';
 import { writeSandboxToRepository } from './sandbox-to-repo.ts';
 import { planRelease, releaseTagOnHead, runStep, type ReleasePlan } from './from-git-plan.ts';
-import { releaseJalien, type ReleaseJalienResult } from './jalien/publish.ts';
+import { releaseJalien, setDefaultVersion, type ReleaseJalienResult } from './jalien/publish.ts';
 import { releaseJava32 } from './java32/release-java32.ts';
 import { archOf, mountPrefixOf, repoDirOf, type ReleaseTargetsConfig } from './targets.ts';
 
@@ -36,6 +36,12 @@ export interface FromGitOptions {
   force?: boolean;
   /** Plan only; change nothing. */
   dryRun?: boolean;
+  /**
+   * Run before JAliEn becomes the default (`--smoke`): JAliEn is published as a candidate revision
+   * tagged `<version>-candidate` without switching the default; this runs the smoke jobs against that
+   * revision (testbed/, wired by scripts/cli/release.ts) and throws to stop the release there.
+   */
+  smoke?: (candidate: { version: string; tag: string; repoDir: string }) => Promise<void>;
   onProgress?: (msg: string) => void;
 }
 
@@ -121,8 +127,18 @@ export async function releaseFromGit(cfg: FromGitConfig, opts: FromGitOptions): 
   }
   const jstep = plan.steps.find((s) => s.step === 'jalien')!;
   say(`release ${version}: ${jstep.what}`);
-  const jr = await runStep(jstep, () => releaseJalien(repoDir, { version, arch, jars, javaModule: cfg.release.jalien.javaModule, makeDefault: true, force: opts.force, tag: version, message: `release ${version} (${git.commit.slice(0, 12)})`, onProgress: opts.onProgress }));
+  const candidate = opts.smoke ? `${version}-candidate` : undefined;
+  const jr = await runStep(jstep, () => releaseJalien(repoDir, { version, arch, jars, javaModule: cfg.release.jalien.javaModule, makeDefault: !candidate, force: opts.force, tag: candidate ?? version, message: `release ${version} (${git.commit.slice(0, 12)})`, onProgress: opts.onProgress }));
   results.push({ step: 'jalien', ...jr });
+  if (opts.smoke && candidate) {
+    if (!listTags(repoDir).some((t) => t.name === candidate)) await tagRevision(repoDir, candidate, { message: `release ${version} candidate` });
+    say(`release ${version}: smoke jobs against ${candidate} before the default switch`);
+    await opts.smoke({ version, tag: candidate, repoDir });
+    const d = await setDefaultVersion(repoDir, { arch, version, onProgress: opts.onProgress });
+    results.push({ step: 'default', ...d });
+    if (!listTags(repoDir).some((t) => t.name === version)) await tagRevision(repoDir, version, { message: `release ${version}` });
+    return { plan, results, jalien: { ...jr, default: version }, tagged: true };
+  }
   let tagged = jr.status !== 'unchanged';
   if (!tagged && !listTags(repoDir).some((t) => t.name === version)) {
     await tagRevision(repoDir, version, { message: `release ${version}` });

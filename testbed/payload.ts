@@ -4,13 +4,13 @@
  */
 export const PAYLOAD_STEPS = ['java -version && ps --version', '/cvmfs visible', '/workdir writable', 'JAliEn version'] as const;
 
-export function smokePayload(repoName: string, sleepSeconds = 0): string {
+export function smokePayload(repoName: string, sleepSeconds = 0, jalienSource = 'module default'): string {
   const root = `/cvmfs/${repoName}`;
   return [
     `echo "== ${PAYLOAD_STEPS[0]}"; java -version 2>&1 && ps --version || exit 10`,
     `echo "== ${PAYLOAD_STEPS[1]}"; test -x ${root}/bin/alienv || { echo "${root} is not visible in the container"; exit 11; }; echo "${root} visible"`,
     `echo "== ${PAYLOAD_STEPS[2]}"; echo probe > /workdir/.probe || { echo "/workdir is not writable"; exit 12; }; echo "/workdir writable"`,
-    `echo "== ${PAYLOAD_STEPS[3]}"; [ -n "\${JALIEN_VERSION:-}" ] && [ -d "\${JALIEN_ROOT:-/none}/lib" ] || { echo "JAliEn '\${JALIEN_VERSION:-}' of the module default is not in ${root}"; exit 13; }; echo "JAliEn \${JALIEN_VERSION} (module default) at \${JALIEN_ROOT}"`,
+    `echo "== ${PAYLOAD_STEPS[3]}"; [ -n "\${JALIEN_VERSION:-}" ] && [ -d "\${JALIEN_ROOT:-/none}/lib" ] || { echo "JAliEn '\${JALIEN_VERSION:-}' (${jalienSource}) is not in ${root}"; exit 13; }; echo "JAliEn \${JALIEN_VERSION} (${jalienSource}) at \${JALIEN_ROOT}"`,
     ...(sleepSeconds > 0 ? [`echo "== sleep ${sleepSeconds}"; sleep ${sleepSeconds}`] : []),
     'echo "== smoke ok"',
   ].join('\n');

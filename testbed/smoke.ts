@@ -68,7 +68,7 @@ export interface SmokeJob {
   logTail: string;
 }
 
-export interface SmokeResult { ok: boolean; jobs: SmokeJob[]; seconds: number; jobsPerMinute: number; cvmfs: string; tag?: string }
+export interface SmokeResult { ok: boolean; jobs: SmokeJob[]; seconds: number; jobsPerMinute: number; cvmfs: string; tag?: string; jalienSource: string }
 
 function upState(prefix: string): TestbedState {
   const state = readState(testbedDir(prefix));
@@ -84,6 +84,7 @@ export async function testbedSmoke(o: SmokeOptions = {}): Promise<SmokeResult> {
   const state = upState(o.prefix ?? process.env.GRIDFORGE_TESTBED_PREFIX ?? DEFAULT_PREFIX);
   const say = o.onProgress ?? (() => {});
   const repo = state.repo!;
+  const jalienSource = o.jalienVersion ? `requested: ${o.jalienVersion}` : 'module default';
   if (o.tag !== undefined && o.tag !== repo.tag) {
     await switchRevision(state, o.tag);
     say(`worker nodes now see tag ${o.tag} of ${repo.name}`);
@@ -125,7 +126,7 @@ export async function testbedSmoke(o: SmokeOptions = {}): Promise<SmokeResult> {
     });
     const scriptFile = join(state.dir, 'vobox', 'jobagent-startup.sh');
     writeFileSync(scriptFile, script, { mode: 0o755 });
-    const payload = smokePayload(repo.name, o.payloadSleep ?? 0);
+    const payload = smokePayload(repo.name, o.payloadSleep ?? 0, jalienSource);
     const ttl = Math.max(30, (o.payloadSleep ?? 0) + 60);
     for (let i = 0; i < jobs; i++) {
       queue.add({
@@ -156,7 +157,7 @@ export async function testbedSmoke(o: SmokeOptions = {}): Promise<SmokeResult> {
   }
   const list = [...records.values()];
   const seconds = (Date.now() - t0) / 1000;
-  return { ok: list.every((j) => j.ok), jobs: list, seconds, jobsPerMinute: (list.filter((j) => j.ok).length * 60) / seconds, cvmfs: repo.mode ?? 'checkout', tag: repo.tag };
+  return { ok: list.every((j) => j.ok), jobs: list, seconds, jobsPerMinute: (list.filter((j) => j.ok).length * 60) / seconds, cvmfs: repo.mode ?? 'checkout', tag: repo.tag, jalienSource };
 }
 
 function readLog(state: TestbedState, j: SmokeJob): string {

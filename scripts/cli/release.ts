@@ -29,6 +29,7 @@ interface GlobalOpts {
   fromGit?: boolean;
   dryRun?: boolean;
   cwd?: string;
+  smoke?: boolean;
 }
 
 /** The project config when the file exists (release jalien/java32/default work without one). */
@@ -53,6 +54,7 @@ export function register(program: Command): void {
     .description(summaryOf('release'))
     .option('--from-git', 'release the version tagged on HEAD: images, sandboxes, Java runtime, JAliEn (as default), repository tag')
     .option('--dry-run', 'with --from-git: print the plan and change nothing')
+    .option('--smoke', 'with --from-git: run smoke jobs on the testbed against the candidate revision before making JAliEn the default (scripts/cli/release-smoke.ts)')
     .option('--cwd <dir>', 'with --from-git: git work tree to read the tag from (default: current directory)')
     .option('--repo <repo-dir>', 'repository directory (default: repository.dir of gridforge.yaml)')
     .option('--arch <arch>', 'platform directory, e.g. el9-x86_64 (default: release.jalien.arch of gridforge.yaml)')
@@ -144,7 +146,8 @@ export function register(program: Command): void {
 
 async function fromGit(g: GlobalOpts): Promise<number | void> {
   const cfg = loadConfig(g.config ?? 'gridforge.yaml');
-  const r = await releaseFromGit(cfg, { cwd: resolve(g.cwd ?? process.cwd()), repo: g.repo, arch: g.arch, force: g.force, dryRun: g.dryRun, onProgress: progress });
+  const smoke = g.smoke && !g.dryRun ? (await import('./release-smoke.ts')).releaseSmoke(progress) : undefined;
+  const r = await releaseFromGit(cfg, { cwd: resolve(g.cwd ?? process.cwd()), repo: g.repo, arch: g.arch, force: g.force, dryRun: g.dryRun, smoke, onProgress: progress });
   if (g.dryRun) {
     if (g.json) return printJson({ dryRun: true, ...r.plan });
     printPlan(r.plan, true);
