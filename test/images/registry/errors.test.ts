@@ -59,16 +59,10 @@ describe('bad registry input', () => {
     expectNothingWritten(out);
   }, 30_000);
 
-  it('malformed references are exit 2 before any request', async () => {
-    for (const [ref, why] of [
-      [`docker://${reg.host}/Fixture/multi:1`, 'repository component "Fixture"'],
-      [`docker://${reg.host}/fixture/multi@sha256:abc`, 'is not sha256:<64 lowercase hex digits>'],
-      [`docker://${reg.host}/fixture/multi:-x`, 'the tag "-x" is not valid'],
-    ]) {
-      const r = await gf(['image', 'sandbox', ref, '--output', path.join(work, 'out', 'bad')]);
-      expect(r.code, ref).toBe(2);
-      expect(r.stderr).toContain(why);
-    }
+  it('a malformed reference is exit 2 before any request (the grammar: parse.unit.test.ts)', async () => {
+    const r = await gf(['image', 'sandbox', `docker://${reg.host}/Fixture/multi:1`, '--output', path.join(work, 'out', 'bad')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('repository component "Fixture"');
   }, 30_000);
 
   it('a manifest of an unsupported media type (schema 1) is exit 2 naming the type', async () => {
@@ -88,7 +82,7 @@ describe('bad registry input', () => {
     const host = await listen(net.createServer((s) => { sockets.push(s); }));
     const out = path.join(work, 'out', 'hang');
     const t0 = Date.now();
-    const r = await gf(['image', 'flatten', `docker://${host}/any/image:1`, '--oci', out, '--tmp-dir', tmp], { GRIDFORGE_REGISTRY_TIMEOUT: '1', GRIDFORGE_REGISTRY_RETRIES: '2' });
+    const r = await gf(['image', 'flatten', `docker://${host}/any/image:1`, '--oci', out, '--tmp-dir', tmp], { GRIDFORGE_REGISTRY_TIMEOUT: '1', GRIDFORGE_REGISTRY_RETRIES: '1' });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`registry ${host} failed`);
     expect(r.stderr).toContain('no answer within 1 s');
