@@ -7,7 +7,8 @@
  */
 import { shellQuote } from '../base/shell-quote.ts';
 import { hostExec, hostRun } from './nshost.ts';
-import { mountCheckout } from './repo-mount.ts';
+import { join } from 'node:path';
+import { findCvmfs2, mountCheckout, mountCvmfs2, repoInfo } from './repo-mount.ts';
 import { startSlurmd } from './slurm.ts';
 import type { HostRecord, TestbedState } from './state.ts';
 
@@ -43,7 +44,10 @@ export async function repairCvmfs(state: TestbedState, w: HostRecord): Promise<v
   const root = `/cvmfs/${state.repo!.name}`;
   await hostExec(w, `awk '$1 == "testbed-fault" { print $2 }' /proc/self/mounts | xargs -r -n1 umount -l; true`);
   const mounted = (await hostExec(w, `[ -x ${root}/bin/alienv ]`)).code === 0;
-  if (!mounted && state.repo?.checkout) await mountCheckout(w, state.repo.checkout, state.repo.name);
+  if (mounted) return;
+  const cvmfs2 = state.repo?.mode === 'cvmfs2' ? findCvmfs2() : undefined;
+  if (cvmfs2) await mountCvmfs2(w, cvmfs2, state.repo!.url!, repoInfo(state.repo!.dir), join(state.dir, w.name), state.repo!.tag);
+  else if (state.repo?.checkout) await mountCheckout(w, state.repo.checkout, state.repo.name);
 }
 
 export async function killSlurmd(w: HostRecord): Promise<void> {

@@ -72,12 +72,20 @@ export async function mountCheckout(h: HostRecord, src: string, name: string): P
   await hostRun(h, `mkdir -p ${dst} && mount --bind ${shellQuote(src)} ${dst} && mount -o remount,bind,ro ${dst}`);
 }
 
-/** Mount with the stock client: config in the worker's private /run, cache there too. */
-export async function mountCvmfs2(h: HostRecord, cvmfs2: string, url: string, repo: RepoInfo, hostDir: string): Promise<void> {
+/**
+ * Mount with the stock client: config, cache and sockets of the worker's own (under its directory and
+ * private /run); `CVMFS_REPOSITORY_TAG` pins the revision. cvmfs2 dlopens its fuse stub library from
+ * the working directory or /usr/lib, so it runs in the lib/ beside its bin/ when that exists (a
+ * client built into a prefix, like /work/cvmfs-stock/install/usr).
+ */
+export async function mountCvmfs2(h: HostRecord, cvmfs2: string, url: string, repo: RepoInfo, hostDir: string, tag?: string): Promise<void> {
   const conf = join(hostDir, 'cvmfs.conf');
   writeFileSync(
     conf,
-    [`CVMFS_SERVER_URL=${url}`, `CVMFS_PUBLIC_KEY=${repo.publicKey}`, 'CVMFS_HTTP_PROXY=DIRECT', `CVMFS_CACHE_BASE=${join(hostDir, 'cvmfs-cache')}`, 'CVMFS_RELOAD_SOCKETS=/run/cvmfs', 'CVMFS_SHARED_CACHE=no', ''].join('\n'),
+    [`CVMFS_SERVER_URL=${url}`, `CVMFS_PUBLIC_KEY=${repo.publicKey}`, 'CVMFS_HTTP_PROXY=DIRECT', `CVMFS_CACHE_BASE=${join(hostDir, 'cvmfs-cache')}`,
+      'CVMFS_RELOAD_SOCKETS=/run/cvmfs', 'CVMFS_SHARED_CACHE=no', 'CVMFS_USER=root', ...(tag ? [`CVMFS_REPOSITORY_TAG=${tag}`] : []), ''].join('\n'),
   );
-  await hostRun(h, `mkdir -p /cvmfs/${repo.name} /run/cvmfs && ${shellQuote(cvmfs2)} -o config=${shellQuote(conf)},fsname=cvmfs2,allow_other ${repo.name} /cvmfs/${repo.name}`, { timeoutMs: 60_000 });
+  const lib = resolve(dirname(cvmfs2), '..', 'lib');
+  const env = existsSync(lib) ? `cd ${shellQuote(lib)} && LD_LIBRARY_PATH=${shellQuote(lib)} ` : '';
+  await hostRun(h, `mkdir -p /cvmfs/${repo.name} /run/cvmfs && ${env}${shellQuote(cvmfs2)} -o config=${shellQuote(conf)},fsname=cvmfs2,allow_other ${repo.name} /cvmfs/${repo.name}`, { timeoutMs: 60_000 });
 }

@@ -7,14 +7,19 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GridforgeError } from '../base/errors.ts';
 import { hostExec, hostRun } from './nshost.ts';
-import { checkoutRevision, mountCheckout, repoInfo } from './repo-mount.ts';
+import { checkoutRevision, findCvmfs2, mountCheckout, mountCvmfs2, repoInfo } from './repo-mount.ts';
 import { saveState, type TestbedState } from './state.ts';
 
 export async function switchRevision(state: TestbedState, tag: string): Promise<void> {
   const repo = state.repo!;
   const workers = state.hosts.filter((h) => h.role === 'worker');
   if (repo.mode === 'cvmfs2') {
-    for (const w of workers) await hostRun(w, `cvmfs_talk -p /run/cvmfs/${repo.name}/cvmfs_io.${repo.name} remount sync || true`);
+    const cvmfs2 = findCvmfs2();
+    if (!cvmfs2) throw new GridforgeError('testbed: the stock cvmfs client it was brought up with is gone', { hint: 'set GRIDFORGE_CVMFS_BIN as for testbed up, or testbed down and up again' });
+    for (const w of workers) {
+      await hostRun(w, `umount /cvmfs/${repo.name} || umount -l /cvmfs/${repo.name}`);
+      await mountCvmfs2(w, cvmfs2, repo.url!, repoInfo(repo.dir), join(state.dir, w.name), tag);
+    }
     repo.tag = tag;
     saveState(state);
     return;

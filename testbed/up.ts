@@ -128,8 +128,8 @@ async function build(state: TestbedState, workers: number, repo: ReturnType<type
   const cvmfs2 = findCvmfs2();
   if (cvmfs2) {
     state.repo.mode = 'cvmfs2';
-    await Promise.all(nodes.map((n) => mountCvmfs2(n, cvmfs2, served.url, repo, join(dir, n.name))));
-    say(`mounted /cvmfs/${repo.name} on ${nodes.length} worker node(s) with the stock cvmfs client ${cvmfs2}`);
+    await Promise.all(nodes.map((n) => mountCvmfs2(n, cvmfs2, served.url, repo, join(dir, n.name), tag)));
+    say(`mounted /cvmfs/${repo.name} on ${nodes.length} worker node(s) with the stock cvmfs client ${cvmfs2}${tag ? ` (tag ${tag})` : ''}`);
   } else {
     state.repo.mode = 'checkout';
     const co = join(dir, 'checkout', repo.name);

@@ -41,6 +41,7 @@ export function register(program: Command): void {
       if (!s.state) return printLine(`no testbed (${s.prefix})`);
       printLine(`testbed ${s.prefix}: ${s.up ? 'up' : s.state.phase === 'up' ? 'broken (a host is gone; run testbed down)' : s.state.phase}`);
       for (const h of s.hosts) printLine(`  ${h.name.padEnd(6)} ${h.role.padEnd(10)} ${h.address.padEnd(15)} ${h.alive ? 'alive' : 'gone '} ${h.processes} processes${s.nodes.find((n) => n.name === h.name) ? `, Slurm: ${s.nodes.find((n) => n.name === h.name)!.state}` : ''}`);
+      if (s.state.vobox) printLine(`  VO-box container ${s.state.vobox.container} (${s.state.vobox.image}) on the vobox host's dockerd, deployed from ${s.state.dir}/site.yaml`);
       if (s.state.repo) printLine(`  repository ${s.state.repo.name} from ${s.state.repo.url ?? '-'} (${s.state.repo.mode ?? '-'}${s.state.repo.tag ? `, tag ${s.state.repo.tag}` : ''})`);
       return s.up ? 0 : 1;
     }),
