@@ -51,15 +51,22 @@ export class RegistryClient {
     const url = (scheme: string) => new URL(`${scheme}://${host}/v2/`);
     let scheme = 'https';
     let first: Response | undefined;
+    let failed: NetworkError | undefined;
     try {
       first = await requestOnce(this.t, url('https'), { method: 'GET' });
     } catch (e) {
       if (!(e instanceof NetworkError)) throw e;
       const tlsFailed = TLS_PROTOCOL_ERRORS.has(e.code ?? '') || /wrong version number|packet length too long/i.test(e.message);
       if (tlsFailed && (isLoopback(host) || this.t.insecure.has(host))) scheme = 'http';
+      else failed = e; // counts as the first attempt below
     }
-    // the first answer, else the probe again with retries (a network error then names the registry)
-    const res = first ?? await withRetries(this.t, `GET ${scheme}://${host}/v2/`, this.ref.registry, () => requestOnce(this.t, url(scheme), { method: 'GET' }));
+    // the first answer, else the probe with retries (a network error then names the registry)
+    const res = first ?? await withRetries(this.t, `GET ${scheme}://${host}/v2/`, this.ref.registry, () => {
+      if (!failed) return requestOnce(this.t, url(scheme), { method: 'GET' });
+      const e = failed;
+      failed = undefined;
+      return Promise.reject(e);
+    });
     discard(res);
     this.base = `${scheme}://${host}`;
     return this.base;
