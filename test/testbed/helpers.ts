@@ -80,8 +80,13 @@ export async function leftovers(prefix: string, dir: string): Promise<string[]> 
     }
   }
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.includes(dir) || line.includes(`/${prefix}/`)) left.push(`mount ${line}`);
-  const ps = await sh(`ps -eo pid,args | grep -E 'slurm|munged|${dir}' | grep -v grep || true`);
-  for (const l of ps.split('\n')) if (l.includes(dir) || /slurmctld|slurmd|munged/.test(l)) left.push(`process ${l.trim()}`);
+  // Processes of this testbed: in one of its cgroups, or naming its directory in their command line or
+  // environment (SLURM_CONF). Other testbeds (other prefixes) may run at the same time.
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    const read = (f: string) => { try { return readFileSync(`/proc/${pid}/${f}`, 'utf8'); } catch { return ''; } };
+    const cmd = read('cmdline').replace(/\0/g, ' ').trim();
+    if (read('cgroup').includes(`/${prefix}-`) || cmd.includes(dir) || read('environ').includes(dir)) left.push(`process ${pid} ${cmd || read('stat').split(' ')[1]}`);
+  }
   const cont = await sh(`docker ps -a --format '{{.Names}}' | grep '^${prefix}' || true`);
   for (const c of cont.split('\n')) if (c.trim()) left.push(`container ${c}`);
   if ((await sh(`iptables -S FORWARD | grep ${prefix}br || true`)).trim()) left.push('iptables rule');
