@@ -51,10 +51,11 @@ export function register(program: Command): void {
       .command('smoke')
       .description('submit smoke jobs through the VO-box submitter and Slurm; report per job; exit 1 when one fails')
       .option('--jobs <k>', 'number of jobs (default 2)')
-      .option('--tag <tag>', 'switch the worker nodes to this revision first'),
+      .option('--tag <tag>', 'switch the worker nodes to this revision first')
+      .option('--jalien-version <v>', 'set up this JAliEn version instead of the module default (a candidate released with --no-default)'),
   ).action(
-    action(async (opts: { jobs?: string; tag?: string; json?: boolean }) => {
-      const r = await testbedSmoke({ jobs: optionalInt('--jobs', opts.jobs), tag: opts.tag, onProgress: progress });
+    action(async (opts: { jobs?: string; tag?: string; jalienVersion?: string; json?: boolean }) => {
+      const r = await testbedSmoke({ jobs: optionalInt('--jobs', opts.jobs), tag: opts.tag, jalienVersion: opts.jalienVersion, onProgress: progress });
       if (opts.json) printJson(r);
       else process.stdout.write(formatSmokeReport(r));
       return r.ok ? 0 : 1;
