@@ -4,22 +4,22 @@
 #   2. create a local CernVM-FS repository and publish into it: the job sandbox (streamed straight
 #      from the image), the `default` symlink to it, and the 32-bit Java runtime with its patched glibc;
 #   3. verify the repository (signatures, object hashes, catalogs);
-#   4. start a local test host (own network + mount namespace, sshd, dockerd) on a test LAN,
-#      check the repository out as the host's /cvmfs/alice.cern.ch;
-#   5. deploy the VO-box to it over SSH (MACVLAN address, fd limits, live-restore, CVMFS bind mount)
-#      and wait until its services are RUNNING; reach it on its MACVLAN address from a LAN client.
+#   4. release JAliEn into it (the contract JobAgent/JobWrapper of testbed/agent/, as the module default);
+#   5. bring up the local site (`gridforge testbed up`): a Slurm controller and 2 worker nodes in their own
+#      namespaces, the repository served and mounted at /cvmfs/alice.cern.ch on each, and the VO-box
+#      deployed over SSH (MACVLAN address, its Slurm client from the site file) with `site deploy`'s engine;
+#   6. smoke jobs through it: the CE submitter in the VO-box sbatches the JobAgent startup script, the
+#      JobAgent runs on the 32-bit JVM from /cvmfs and starts the JobWrapper in the job container.
 #
-# usage: bash scripts/demo.sh            run it (leaves the test host running; prints how to remove it)
-#        bash scripts/demo.sh --down     remove the test host, LAN and demo repository
+# usage: bash scripts/demo.sh            run it (leaves the testbed running; prints how to remove it)
+#        bash scripts/demo.sh --down     remove the testbed and the demo repository
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W="${GRIDFORGE_DEMO_DIR:-/var/tmp/gridforge-demo}"
-PREFIX=gfdemo
 G=(node scripts/bin/gridforge.mjs)
-HOST=(node --import tsx test/support/testhost/local-site.ts)
 
 if [ "${1:-}" = "--down" ]; then
-  "${HOST[@]}" down --prefix "$PREFIX"
+  "${G[@]}" testbed down
   rm -rf "$W"
   echo "demo removed"
   exit 0
@@ -51,26 +51,21 @@ I386=$(bash scripts/fetch-i386.sh)
 "${G[@]}" repo verify "$W/repo"
 "${G[@]}" repo tags "$W/repo"
 
-step "4/6 local test host (sshd + dockerd in their own namespaces) on a test LAN"
-SITE=$("${HOST[@]}" up --prefix "$PREFIX" --image "$VOBOX" --out "$W/site.yaml" | tail -n 1)
-CVMFS_DIR=$(node -e "const y=require('js-yaml');console.log(y.load(require('fs').readFileSync(process.argv[1],'utf8')).vobox.cvmfs.mount)" "$SITE")
-rm -rf "$CVMFS_DIR/alice.cern.ch"
-"${G[@]}" repo checkout "$W/repo" "$CVMFS_DIR/alice.cern.ch"
-echo "site file: $SITE" >&2
+step "4/6 release JAliEn (the contract JobAgent/JobWrapper) as the module default"
+"${G[@]}" testbed agent-jar -o "$W/alien-users.jar"
+"${G[@]}" release jalien 2.1.0-1 --jar "$W/alien-users.jar" --repo "$W/repo" --tag demo-jalien-2.1.0-1
 
-step "5/6 deploy the VO-box over SSH"
-"${G[@]}" site check "$SITE" || true
-"${G[@]}" site plan "$SITE"
-"${G[@]}" site deploy "$SITE" --yes
-"${G[@]}" site status "$SITE"
+step "5/6 the local site: Slurm controller + 2 worker nodes, /cvmfs on each, the VO-box deployed over SSH"
+"${G[@]}" testbed down >/dev/null 2>&1 || true
+"${G[@]}" testbed up --workers 2 --repo "$W/repo"
+"${G[@]}" testbed status
 
-step "6/6 reach the VO-box on its MACVLAN address from a LAN client"
-IP=$(node -e "const y=require('js-yaml');console.log(y.load(require('fs').readFileSync(process.argv[1],'utf8')).vobox.network.ip)" "$SITE")
-"${HOST[@]}" ping --prefix "$PREFIX" "$IP"
+step "6/6 smoke jobs: VO-box submitter -> sbatch -> JobAgent (32-bit JVM from /cvmfs) -> JobWrapper in the job container"
+"${G[@]}" testbed smoke --jobs 4
 
 cat >&2 <<MSG
 
-The VO-box runs on the test host; its site file is $SITE.
-Try: ${G[*]} site status $SITE | ${G[*]} site logs $SITE cron | ${G[*]} repo ls $W/repo containers/fs/singularity
+The testbed is up (gridforge testbed status); its VO-box site file is /dev/shm/gridforge-testbed/gftb/site.yaml.
+Try: ${G[*]} testbed smoke --jobs 20 | ${G[*]} site status /dev/shm/gridforge-testbed/gftb/site.yaml | ${G[*]} repo ls $W/repo containers/fs/singularity
 Remove everything with: bash scripts/demo.sh --down
 MSG
