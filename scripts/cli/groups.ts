@@ -11,7 +11,7 @@ export interface Group {
 }
 
 export const GROUPS = {
-  image: { summary: 'render, build, flatten images and write Apptainer sandboxes', load: () => import('./image.ts') },
+  image: { summary: 'render, build, flatten, push and sync images (docker:// registries); write Apptainer sandboxes', load: () => import('./image.ts') },
   repo: { summary: 'publish into and read a CernVM-FS repository (Stratum-0 storage)', load: () => import('./repo.ts') },
   release: {
     summary: 'publish JAliEn releases, the 32-bit Java runtime and module defaults; `release --from-git` runs the whole release for the tag on HEAD',
