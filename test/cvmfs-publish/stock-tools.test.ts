@@ -122,6 +122,18 @@ async function mountedXattrs(root: string): Promise<Record<string, Record<string
   return out;
 }
 
+/** One xattr through getxattr: the client's magic attributes (cvmfs/magic_xattr.cc) stay readable when hidden from listxattr. */
+async function xattrOf(file: string, name: string): Promise<string> {
+  const r = await run('getfattr', ['-h', '--only-values', '-n', name, '--absolute-names', file]);
+  if (r.code !== 0) throw new Error(`getfattr -n ${name} ${file}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+function revisionOf(repoDir: string): number {
+  const head = fs.readFileSync(path.join(repoDir, '.cvmfspublished'), 'latin1').split('\n--\n')[0];
+  return Number(/^S(\d+)$/m.exec(head)?.[1]);
+}
+
 /** The xattrs the repository records (gridforge's reader), in getfattr's form. */
 async function publishedXattrs(tag?: string): Promise<Record<string, Record<string, string>>> {
   const r = await openRepository(repo, { publicKey: pub, tag });
@@ -134,33 +146,39 @@ async function publishedXattrs(tag?: string): Promise<Record<string, Record<stri
 }
 
 /** Mount `url` (at `tag`) with the stock client and compare it with the checkout. */
-async function compareMount(t: StockCvmfs, url: string, checkout: string, tag?: string): Promise<void> {
+async function compareMount(t: StockCvmfs, url: string, checkout: string, opts: { tag?: string; onMount?: (mnt: string) => Promise<void> } = {}): Promise<void> {
+  const { tag } = opts;
   const workDir = path.join(dir, `mount-${++mountCount}`);
   const m = await mountStock(t, { fqrn: FQRN, url, publicKey: pub, workDir, tag });
   mounts.push(m);
   try {
+    if (!tag) expect(Number(await xattrOf(m.dir, 'user.revision')), 'the revision the client mounted (magic xattr user.revision)').toBe(revisionOf(repo));
     const [got, want] = await Promise.all([describeTree(m.dir), describeTree(checkout)]);
     expect(treeDiff(got, want), `mounted ${url}${tag ? ` at tag ${tag}` : ''} vs repo checkout; client log:\n${m.log()}`).toEqual([]);
     expect(await mountedXattrs(m.dir), 'xattrs on the mount vs the catalog').toEqual(await publishedXattrs(tag));
+    await opts.onMount?.(m.dir);
   } finally {
     await m.unmount();
   }
 }
 
+/** The replica's reflog checksum (cvmfs_server keeps it in the spool dir as reflog.chksum). */
+const replicaReflog = () => path.join(dir, 'replica.reflog.chksum');
+
 /** One `cvmfs_swissknife pull` into the replica: the first is an initial snapshot, later ones are incremental (-p). */
 async function pull(t: StockCvmfs): Promise<void> {
   const r = await pullReplica(t, {
     fqrn: FQRN, stratum0Url: s0!.url, replicaDir: replica, replicaUrl: s1!.url, publicKey: pub,
-    reflogChecksum: path.join(dir, 'replica.reflog.chksum'), initial: !replicaStarted,
+    reflogChecksum: replicaReflog(), initial: !replicaStarted,
   });
   expect(r.code, `cvmfs_swissknife pull:\n${r.stdout}\n${r.stderr}`).toBe(0);
   replicaStarted = true;
   expect(fs.readFileSync(path.join(replica, '.cvmfspublished')).equals(fs.readFileSync(path.join(repo, '.cvmfspublished'))), 'the replica serves the Stratum-0 manifest').toBe(true);
 }
 
-async function checkClean(t: StockCvmfs, where: string, tag?: string): Promise<void> {
-  const r = await checkRepository(t, { dirOrUrl: where, fqrn: FQRN, publicKey: pub, tempDir: path.join(dir, 'tmp'), tag });
-  const said = `cvmfs_swissknife check ${where}${tag ? ` -n ${tag}` : ''}:\n${r.stdout}\n${r.stderr}`;
+async function checkClean(t: StockCvmfs, where: string, opts: { tag?: string; reflogChecksum?: string } = {}): Promise<void> {
+  const r = await checkRepository(t, { dirOrUrl: where, fqrn: FQRN, publicKey: pub, tempDir: path.join(dir, 'tmp'), ...opts });
+  const said = `cvmfs_swissknife check ${where}${opts.tag ? ` -n ${opts.tag}` : ''}:\n${r.stdout}\n${r.stderr}`;
   expect(r.stderr, said).not.toMatch(/nested catalog without marker/);
   expect(r.stderr.trim(), said).toBe('');
   expect(r.code, said).toBe(0);
@@ -169,6 +187,8 @@ async function checkClean(t: StockCvmfs, where: string, tag?: string): Promise<v
 interface Shape {
   name: string;
   publish(): Promise<void>;
+  /** more checks on each mount of this revision */
+  onMount?(mnt: string): Promise<void>;
 }
 
 const fileMeta = (mode = 0o644) => ({ mode, uid: 0, gid: 0, mtime: 1_700_000_000 });
@@ -204,7 +224,7 @@ const SHAPES: Shape[] = [
     },
   },
   {
-    name: 'nested catalogs by pattern (putTree containers/fs/singularity/x)',
+    name: 'nested catalogs by pattern (putTree containers/fs/singularity/x, files under containers/fs/singularity/direct)',
     async publish() {
       const a = path.join(dir, 'src-img-x');
       const b = path.join(dir, 'src-img-x2');
@@ -213,6 +233,9 @@ const SHAPES: Shape[] = [
       const tx = openTransaction(repo);
       await tx.putTree('containers/fs/singularity/x', a);
       await tx.putTree('containers/fs/singularity/x2', b);
+      // nested by DEFAULT_NEST_PATTERNS alone: files written under an image directory, no putTree
+      await tx.putFile('containers/fs/singularity/direct/bin/sh', Buffer.from('#!/bin/true\n'), fileMeta(0o755));
+      await tx.putFile('containers/fs/singularity/direct/etc/os-release', Buffer.from('NAME=direct\n'), fileMeta());
       await tx.commit({ tag: 'images' });
     },
   },
@@ -230,13 +253,17 @@ const SHAPES: Shape[] = [
     },
   },
   {
-    name: 'a 40 MiB file (chunked once the publisher chunks)',
+    name: 'a 40 MiB file (chunked)',
     async publish() {
       const src = path.join(dir, 'src-big');
       fs.mkdirSync(src);
       const text = Buffer.from(Array.from({ length: 20 << 20 }, (_, i) => 97 + ((i * 31) % 26)));
       fs.writeFileSync(path.join(src, 'big.bin'), Buffer.concat([randomBytes(20 << 20), text]));
       cli(['repo', 'publish', repo, src, '--path', 'big', '--tag', 'big']);
+    },
+    async onMount(mnt) {
+      const chunks = Number(await xattrOf(path.join(mnt, 'big/big.bin'), 'user.chunks'));
+      expect(chunks, 'the client reads big.bin as a chunked file (magic xattr user.chunks)').toBeGreaterThan(1);
     },
   },
   {
@@ -293,7 +320,7 @@ describe.skipIf(!tools).sequential('stock cvmfs tools read what gridforge writes
       });
 
       it.skipIf(!!noMount)('cvmfs2 mounts the Stratum-0 (repo serve): the tree and xattrs = repo checkout', async () => {
-        await compareMount(t, s0!.url, checkout);
+        await compareMount(t, s0!.url, checkout, { onMount: shape.onMount });
       });
 
       it('cvmfs_swissknife pull: the Stratum-1 replica follows to this revision', async () => {
@@ -302,13 +329,16 @@ describe.skipIf(!tools).sequential('stock cvmfs tools read what gridforge writes
 
       it.skipIf(!!noMount)('cvmfs2 mounts the replica (static HTTP): the tree and xattrs = repo checkout', async () => {
         expect(replicaStarted, 'no replica: the pull failed').toBe(true);
-        await compareMount(t, s1!.url, checkout);
+        await compareMount(t, s1!.url, checkout, { onMount: shape.onMount });
       });
 
-      it('cvmfs_swissknife check -c: no problems on the Stratum-0 (HTTP, signatures) and the replica', async () => {
+      it('cvmfs_swissknife check -c: no problems on the Stratum-0 (over HTTP: signatures too)', async () => {
         await checkClean(t, s0!.url);
+      });
+
+      it('cvmfs_swissknife check -c: no problems on the replica (with its own reflog checksum)', async () => {
         expect(replicaStarted, 'no replica: the pull failed').toBe(true);
-        await checkClean(t, s1!.url);
+        await checkClean(t, s1!.url, { reflogChecksum: replicaReflog() });
       });
     });
   }
@@ -324,8 +354,8 @@ describe.skipIf(!tools).sequential('stock cvmfs tools read what gridforge writes
       expect(tags).toEqual(expect.arrayContaining(['v1', 'images', 'linked', 'big']));
       expect(replicaStarted, 'no replica: the pull failed').toBe(true);
       for (const tag of tags) {
-        await checkClean(t, s1!.url, tag);
-        if (!noMount) await compareMount(t, s1!.url, checkoutOf(tag), tag);
+        await checkClean(t, s1!.url, { tag, reflogChecksum: replicaReflog() });
+        if (!noMount) await compareMount(t, s1!.url, checkoutOf(tag), { tag });
       }
     });
   });

@@ -149,19 +149,49 @@ export async function mountStock(tools: StockCvmfs, spec: MountSpec): Promise<Mo
   const logFile = path.join(spec.workDir, 'client.log');
   const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
   const r = await run(tools.cvmfs2, ['-o', `config=${config},fsname=cvmfs2`, spec.fqrn, dir], { env: tools.env, timeoutMs: 90_000 });
-  if (r.code !== 0) {
+  const unmount = async () => {
     await unmountDir(dir);
+    await waitForClientExit(config);
+  };
+  if (r.code !== 0) {
+    await unmount();
     throw new Error(`cvmfs2 mount of ${spec.url}${spec.tag ? ` (tag ${spec.tag})` : ''} failed (exit ${r.code}):\n${r.stdout}${r.stderr}\nclient log:\n${log()}`);
   }
-  return { dir, log, unmount: () => unmountDir(dir) };
+  return { dir, log, unmount };
 }
 
-/** Unmount if mounted (umount, then a lazy umount if busy); the cvmfs2 process exits on its own. */
+/** Unmount if mounted (umount, then a lazy umount if busy). */
 export async function unmountDir(dir: string): Promise<void> {
   const mounted = () => fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
   if (!mounted()) return;
   const r = await run('umount', [dir], { timeoutMs: 30_000 });
   if (r.code !== 0 && mounted()) await run('umount', ['-l', dir], { timeoutMs: 30_000 });
+}
+
+/** The daemonised cvmfs2 (and its watchdog) of one mount: the processes started with its config file. */
+function clientPids(config: string): number[] {
+  const arg = `config=${config},`;
+  const pids: number[] = [];
+  for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').some((a) => a.startsWith(arg))) pids.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** After the unmount the client exits by itself (and writes its last log lines): wait, then end it by pid. */
+async function waitForClientExit(config: string): Promise<void> {
+  for (let i = 0; i < 100 && clientPids(config).length; i++) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of clientPids(config)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
 }
 
 /** An empty Stratum-1 storage: data/00..ff and data/txn (cvmfs_server_common.sh create_repository_skeleton). */
@@ -198,8 +228,12 @@ export function pullReplica(tools: StockCvmfs, spec: PullSpec): Promise<Run> {
 }
 
 /** `cvmfs_swissknife check`: over HTTP it also checks the signatures (-k, -N); -c: every data chunk exists. */
-export function checkRepository(tools: StockCvmfs, opts: { dirOrUrl: string; fqrn: string; publicKey: string; tempDir: string; tag?: string }): Promise<Run> {
-  const args = ['check', '-c', '-r', opts.dirOrUrl, '-k', opts.publicKey, '-N', opts.fqrn, '-t', opts.tempDir, ...(opts.tag ? ['-n', opts.tag] : [])];
+/** A replica serves the Stratum-0 manifest, whose reflog hash is the Stratum-0's: pass the replica's own (`reflogChecksum`, -R). */
+export function checkRepository(tools: StockCvmfs, opts: { dirOrUrl: string; fqrn: string; publicKey: string; tempDir: string; tag?: string; reflogChecksum?: string }): Promise<Run> {
+  const args = [
+    'check', '-c', '-r', opts.dirOrUrl, '-k', opts.publicKey, '-N', opts.fqrn, '-t', opts.tempDir,
+    ...(opts.tag ? ['-n', opts.tag] : []), ...(opts.reflogChecksum ? ['-R', opts.reflogChecksum] : []),
+  ];
   return swissknife(tools, args, 180_000);
 }
 
