@@ -12,7 +12,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gf, makeFixture, skopeoPush, startRegistry, type Fixture, type Registry } from './helpers.ts';
+import { execa } from 'execa';
+import { CLI, gf, makeFixture, skopeoPush, startRegistry, type Fixture, type Registry } from './helpers.ts';
 
 let reg: Registry;
 let work: string;
@@ -89,6 +90,29 @@ describe('bad registry input', () => {
     expect(Date.now() - t0).toBeLessThan(20_000);
     expectNothingWritten(out);
   }, 30_000);
+
+  it('SIGTERM while a layer downloads removes the download directory (exit 143)', async () => {
+    // a proxy that forwards everything but stalls layer downloads
+    const port = Number(reg.host.split(':')[1]);
+    const host = await listen(http.createServer((req, res) => {
+      if (/\/blobs\/sha256:/.test(req.url ?? '') && req.method === 'GET' && !req.url!.includes(fx.amd64ManifestDigest)) {
+        const cfg = JSON.parse(fs.readFileSync(path.join(fx.amd64, 'blobs/sha256', fx.amd64ManifestDigest.slice(7)), 'utf8')).config.digest;
+        if (!req.url!.endsWith(cfg)) { sockets.push(req.socket); return; } // never answered
+      }
+      const up = http.request({ host: '127.0.0.1', port, path: req.url, method: req.method, headers: req.headers }, (ur) => { res.writeHead(ur.statusCode ?? 502, ur.headers); ur.pipe(res); });
+      req.pipe(up);
+    }));
+    const out = path.join(work, 'out', 'signalled');
+    const child = execa(process.execPath, [CLI, 'image', 'flatten', `docker://${host}/fixture/multi:1`, '--oci', out, '--tmp-dir', tmp], { reject: false, env: { GRIDFORGE_QUIET: '1' } });
+    const deadline = Date.now() + 20_000;
+    while (!fs.readdirSync(tmp).some((n) => n.startsWith('gridforge-pull-')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(fs.readdirSync(tmp).some((n) => n.startsWith('gridforge-pull-'))).toBe(true);
+    await new Promise((r) => setTimeout(r, 300)); // the layer requests are in flight
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode).toBe(143);
+    expectNothingWritten(out);
+  }, 40_000);
 
   it('a blob tampered in the registry storage is a digest mismatch naming the blob (exit 1); nothing is written', async () => {
     const manifest = JSON.parse(fs.readFileSync(path.join(fx.amd64, 'blobs/sha256', fx.amd64ManifestDigest.slice(7)), 'utf8'));
