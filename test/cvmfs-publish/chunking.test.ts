@@ -11,7 +11,8 @@ import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cutPoints, nextCut, thresholdOf, DEFAULT_CHUNKING } from '../../cvmfs-publish/chunk-detector.mjs';
-import { checkout, garbageCollect, initRepository, openRepository, publishTree, serveRepository, verifyRepository } from '../../cvmfs-publish/index.ts';
+import { Readable } from 'node:stream';
+import { checkout, garbageCollect, initRepository, openRepository, openTransaction, publishTree, serveRepository, verifyRepository } from '../../cvmfs-publish/index.ts';
 import { readHead } from '../../cvmfs-publish/repository.ts';
 import { gf, rmrf, tmpDir } from './helpers.ts';
 
@@ -327,6 +328,44 @@ describe('a changed chunk list in a catalog written by patching its previous ver
       expect(sha256(await reader.readFile('sw/big.bin'))).toBe(sha256(big));
       expect((await reader.stat('sw/big.bin'))!.chunks!.map((c) => c.offset + c.size)).toEqual(cutPoints(big, { min: 65536, avg: 131072, max: 262144 }));
       expect((await verifyRepository(repo)).problems).toEqual([]);
+    } finally {
+      rmrf(dir);
+    }
+  }, 60_000);
+});
+
+describe('every way into a transaction chunks', () => {
+  it('putFileRange (image sandbox --repo), putFile with a Buffer and with a Readable give the chunks a tree file gets', async () => {
+    const dir = tmpDir('chunk-api');
+    try {
+      const repo = path.join(dir, 'repo');
+      const params = { min: 65536, avg: 131072, max: 262144 };
+      await initRepository(repo, { name: 'api.example.org', chunking: params });
+      const content = mixedContent(3 << 20, 21);
+      const blob = path.join(dir, 'layer.blob');
+      fs.writeFileSync(blob, Buffer.concat([Buffer.from('header of the blob'), content, Buffer.from('trailer')]));
+      fs.mkdirSync(path.join(dir, 'src'));
+      fs.writeFileSync(path.join(dir, 'src', 'tree.bin'), content);
+      await publishTree(repo, path.join(dir, 'src'), 'tree');
+      const tx = openTransaction(repo, { onProgress: () => {} });
+      const meta = { mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000 };
+      await tx.putFileRange('api/range.bin', blob, 18, content.length, meta);
+      await tx.putFile('api/buffer.bin', content, meta);
+      await tx.putFile('api/stream.bin', Readable.from((function* () {
+        for (let at = 0; at < content.length; at += 100_000) yield content.subarray(at, at + 100_000);
+      })()), meta);
+      await tx.commit({});
+      const r = await openRepository(repo);
+      const expected = (await r.stat('tree/tree.bin'))!.chunks!;
+      expect(expected.map((c) => c.offset + c.size)).toEqual(cutPoints(content, params));
+      for (const p of ['api/range.bin', 'api/buffer.bin', 'api/stream.bin']) {
+        const st = (await r.stat(p))!;
+        expect(st.hash, p).toBeUndefined();
+        expect(st.chunks!.map((c) => [c.offset, c.size, c.hash]), p).toEqual(expected.map((c) => [c.offset, c.size, c.hash]));
+        expect(sha256(await r.readFile(p)), p).toBe(sha256(content));
+      }
+      expect((await verifyRepository(repo)).problems).toEqual([]);
+      expect(fs.readdirSync(path.join(repo, 'data', 'txn'))).toEqual([]); // the stream's temp file is gone
     } finally {
       rmrf(dir);
     }
