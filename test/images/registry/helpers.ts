@@ -35,8 +35,6 @@ export interface Registry {
   dir: string;
   /** PEM of the self-signed certificate (TLS registries). */
   cert?: string;
-  /** skopeo flags to reach it (TLS verification off / cert dir, credentials). */
-  skopeo: string[];
   stop(): Promise<void>;
 }
 
@@ -97,9 +95,8 @@ http:
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`docker-registry did not start: ${stderr}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const skopeo = [opts.tls ? '--tls-verify=false' : '--tls-verify=false'];
   return {
-    host, storage, dir, cert, skopeo,
+    host, storage, dir, cert,
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.on('exit', r)));
