@@ -18,6 +18,7 @@ PACKAGES=(
   environment-modules tcl   # modulefile tests
   iproute2 iptables iputils-ping arping   # test hosts: netns, veth, bridge, macvlan; LAN client probes
   sqlite3 openssl      # independent readback of the repository
+  fuse3                # FUSE 3 runtime of a stock cvmfs2 (test/support/stock-cvmfs.ts, GRIDFORGE_CVMFS_BIN)
   attr libcap2-bin     # setfattr writes sandbox xattrs as root; getfattr/getcap read them back in tests
   docker-registry skopeo apache2-utils   # registry tests: a local registry, an independent client, htpasswd
   procps psmisc util-linux curl ca-certificates git
