@@ -5,6 +5,7 @@
  * mounts), interfaces, the iptables rule, the repository server, the files, and /cvmfs when up made it.
  */
 import { existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { shellQuote } from '../base/shell-quote.ts';
 import { DEFAULT_PREFIX, readState, testbedDir } from './state.ts';
 import { destroyHost, hostCgroups, removeBridge, sh, waitReaped } from './nshost.ts';
@@ -53,7 +54,10 @@ export async function destroyTestbed(prefix = process.env.GRIDFORGE_TESTBED_PREF
     debug('files removed');
     removed.push(dir);
   }
-  if (state?.createdCvmfsDir) {
+  // /cvmfs stays while another testbed (another prefix) may still need it as its hosts' mount point.
+  const parent = dirname(dir);
+  const others = existsSync(parent) && readdirSync(parent).some((p) => existsSync(join(parent, p, 'state.json')));
+  if (state?.createdCvmfsDir && !others) {
     try {
       rmdirSync('/cvmfs');
     } catch {
