@@ -17,7 +17,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRepository, openTransaction } from '../../cvmfs-publish/index.ts';
 import {
-  checkRepository, findStockCvmfs, mountStock, pullReplica, replicaSkeleton, run, serveStatic, skipNote, startServer,
+  checkRepository, findStockCvmfs, listCatalogs, mountStock, pullReplica, replicaSkeleton, run, serveStatic, skipNote, startServer,
   type Mounted, type Served, type StockCvmfs,
 } from '../support/stock-cvmfs.ts';
 import { CLI, gf, makeTree, rmrf, tmpDir } from './helpers.ts';
@@ -176,6 +176,20 @@ async function pull(t: StockCvmfs): Promise<void> {
   expect(fs.readFileSync(path.join(replica, '.cvmfspublished')).equals(fs.readFileSync(path.join(repo, '.cvmfspublished'))), 'the replica serves the Stratum-0 manifest').toBe(true);
 }
 
+/** The nested catalogs gridforge wrote (its reader), as cvmfs_swissknife lsrepo prints mount points. */
+async function writtenCatalogs(): Promise<string[]> {
+  const r = await openRepository(repo, { publicKey: pub });
+  const out = ['/'];
+  for await (const e of r.walk('')) if (e.nestedCatalog && e.path.replace(/^\/+/, '')) out.push('/' + e.path.replace(/^\/+/, ''));
+  return out.sort();
+}
+
+async function catalogsAt(t: StockCvmfs, url: string): Promise<string[]> {
+  const r = await listCatalogs(t, { url, fqrn: FQRN, publicKey: pub, tempDir: path.join(dir, 'tmp') });
+  expect(r.code, `cvmfs_swissknife lsrepo ${url}:\n${r.stdout}\n${r.stderr}`).toBe(0);
+  return r.catalogs;
+}
+
 async function checkClean(t: StockCvmfs, where: string, opts: { tag?: string; reflogChecksum?: string } = {}): Promise<void> {
   const r = await checkRepository(t, { dirOrUrl: where, fqrn: FQRN, publicKey: pub, tempDir: path.join(dir, 'tmp'), ...opts });
   const said = `cvmfs_swissknife check ${where}${opts.tag ? ` -n ${opts.tag}` : ''}:\n${r.stdout}\n${r.stderr}`;
@@ -325,6 +339,13 @@ describe.skipIf(!tools).sequential('stock cvmfs tools read what gridforge writes
 
       it('cvmfs_swissknife pull: the Stratum-1 replica follows to this revision', async () => {
         await pull(t);
+      });
+
+      it('cvmfs_swissknife lsrepo: the catalogs of the Stratum-0 and of the replica = the nested catalogs gridforge wrote', async () => {
+        const want = await writtenCatalogs();
+        expect(await catalogsAt(t, s0!.url)).toEqual(want);
+        expect(replicaStarted, 'no replica: the pull failed').toBe(true);
+        expect(await catalogsAt(t, s1!.url)).toEqual(want);
       });
 
       it.skipIf(!!noMount)('cvmfs2 mounts the replica (static HTTP): the tree and xattrs = repo checkout', async () => {

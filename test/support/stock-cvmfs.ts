@@ -237,6 +237,12 @@ export function checkRepository(tools: StockCvmfs, opts: { dirOrUrl: string; fqr
   return swissknife(tools, args, 180_000);
 }
 
+/** `cvmfs_swissknife lsrepo`: the mount points of every catalog of the current revision (`/` for the root), one a line. */
+export async function listCatalogs(tools: StockCvmfs, opts: { url: string; fqrn: string; publicKey: string; tempDir: string }): Promise<Run & { catalogs: string[] }> {
+  const r = await swissknife(tools, ['lsrepo', '-r', opts.url, '-n', opts.fqrn, '-k', opts.publicKey, '-l', opts.tempDir]);
+  return { ...r, catalogs: r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/')).sort() };
+}
+
 export interface Served {
   url: string;
   stop(): Promise<void>;
