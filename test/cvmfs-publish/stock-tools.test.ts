@@ -8,7 +8,8 @@
  *   2. `cvmfs_swissknife pull` (as cvmfs_server snapshot calls it) follows into a Stratum-1 replica,
  *      served by a plain static server, mounted by `cvmfs2` = the same checkout; tags reach it;
  *   3. `cvmfs_swissknife check -c` on the Stratum-0 (over HTTP: signatures too) and the replica
- *      reports nothing.
+ *      reports nothing; `cvmfs_swissknife lsrepo` lists the catalogs gridforge wrote on both.
+ * Without root or /dev/fuse only the swissknife steps run (the reason is printed).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
