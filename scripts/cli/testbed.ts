@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
+import { UsageError } from '../../base/errors.ts';
 import { buildAgentJar, destroyTestbed, formatSmokeReport, testbedSmoke, testbedStatus, testbedUp } from '../../testbed/index.ts';
 import { printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
@@ -28,7 +29,9 @@ export function register(program: Command): void {
       .option('--tag <tag>', 'revision the worker nodes see (default the newest)'),
   ).action(
     action(async (opts: { workers?: string; repo?: string; tag?: string; json?: boolean }, cmd: Command) => {
-      const r = await testbedUp({ workers: optionalInt('--workers', opts.workers), repo: opts.repo ?? defaultRepo(cmd) ?? '', tag: opts.tag, onProgress: progress });
+      const repo = opts.repo ?? defaultRepo(cmd);
+      if (!repo) throw new UsageError('no repository given', { where: '--repo', hint: 'pass --repo <repo-dir> (or set repository.dir in gridforge.yaml)' });
+      const r = await testbedUp({ workers: optionalInt('--workers', opts.workers), repo, tag: opts.tag, onProgress: progress });
       if (opts.json) return printJson({ seconds: r.seconds, cvmfs: r.cvmfs, state: r.state });
       printLine(`testbed up in ${r.seconds.toFixed(1)} s: ${r.state.hosts.filter((h) => h.role === 'worker').length} worker node(s); /cvmfs/${r.state.repo?.name} ${r.cvmfs === 'cvmfs2' ? 'mounted with the stock cvmfs client' : `is a checkout of ${r.state.repo?.tag ? `tag ${r.state.repo.tag}` : 'the newest revision'} (no stock cvmfs client found)`}`);
       printLine(`state ${r.state.dir}/state.json; next: gridforge testbed smoke, gridforge testbed down`);
