@@ -10,8 +10,8 @@
 // content alone). With the file's previous chunk list, a chunk whose bytes are unchanged is taken
 // without running the detector again (its cut still holds: the bytes that decided it are the same,
 // plus the byte at the cut, checked here), so only the edited region is scanned for cut points.
-// Digests and deflate run on the libuv thread pool, a few chunks at once, so one large file keeps
-// more than one core busy.
+// Deflate runs on the libuv thread pool, a few chunks at once (compressChunk: 512 KiB pieces), so
+// one large file keeps more than one core busy.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
@@ -181,8 +181,8 @@ export async function storeChunks(readAt, size, ctx) {
     while (s < size) {
       const i = prevAt.get(s);
       if (i !== undefined) {
-        for (let k = i + 1; k < Math.min(i + IN_FLIGHT, prev.length); k++) verify(k).catch(() => undefined); // read ahead
         const ok = await verify(i);
+        verifying.delete(i);
         if (ok) {
           await emit(s, ok.data, prev[i], ok.bytes);
           s += ok.data.length;
