@@ -7,6 +7,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { GROUPS, type Group, type GroupName } from './groups.ts';
+import { GridforgeError } from '../../base/errors.ts';
+import { exitCodeOf, formatError } from './errors-to-exit.ts';
 
 /** The group the command line names (after the global --config option, or after `help`), if it is one. */
 export function groupOf(argv: string[]): GroupName | undefined {
@@ -51,6 +53,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return 2;
+    }
+    // an option's own parser (options.ts wholeNumber, seconds, ...) refused its value while commander parsed
+    if (err instanceof GridforgeError) {
+      process.stderr.write(`${formatError(err)}\n`);
+      return exitCodeOf(err);
     }
     throw err;
   }
