@@ -1,20 +1,22 @@
 /**
  * The testbed with the stock cvmfs client (testbed/repo-mount.ts): when `cvmfs2` is on PATH or in
- * $GRIDFORGE_CVMFS_BIN (here: GRIDFORGE_CVMFS_BIN, or the client built into
- * /work/cvmfs-stock/install/usr/bin on the development machine), every worker node mounts the
+ * $GRIDFORGE_CVMFS_BIN (found as test/support/stock-cvmfs.ts finds it for the other stock-tool
+ * checks), every worker node mounts the
  * repository served by `gridforge repo serve` at /cvmfs/<name> with it, pinned to the tag, and a smoke
  * job runs from that FUSE mount. Skipped (said so in the output) where no stock client exists.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { destroyTestbed, testbedDir, testbedSmoke, testbedUp } from '../../testbed/index.ts';
 import { hostExec } from '../../testbed/nshost.ts';
 import { JALIEN, REPO_NAME, leftovers, smokeRepo } from './helpers.ts';
+import { findStockCvmfs, skipNote } from '../support/stock-cvmfs.ts';
 
-const BUILT = '/work/cvmfs-stock/install/usr/bin';
-const bin = process.env.GRIDFORGE_CVMFS_BIN ?? (existsSync(join(BUILT, 'cvmfs2')) ? BUILT : undefined);
+const stock = findStockCvmfs();
+const bin = stock ? dirname(stock.cvmfs2) : undefined;
+if (!bin) skipNote('the testbed mounting the served repository with cvmfs2');
 const PREFIX = 'gftc';
 let work: string | undefined;
 
