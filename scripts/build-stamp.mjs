@@ -9,7 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 /** The folders compiled into the build: every source folder the CLI runs from. */
-export const SOURCE_DIRS = ['base', 'images', 'templates', 'cvmfs-publish', 'release', 'stacks', 'testbed', 'probes', 'scripts'];
+export const SOURCE_DIRS = ['base', 'images', 'templates', 'cvmfs-publish', 'release', 'stacks', 'elastic', 'testbed', 'probes', 'scripts'];
 /** What a private copy of the project needs to build and run the CLI (tests and the startup benchmark). */
 export const PROJECT_FILES = [...SOURCE_DIRS, 'package.json', 'tsconfig.json', 'gridforge.yaml'];
 export const BUILD_DIR = '.build';

@@ -142,6 +142,8 @@ export const siteSpecSchema = z
     site: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected a site name like CERN-ZENITH (letters, digits, _ . -, at most 64, starting with a letter or digit)'),
     host: hostSchema,
     vobox: voboxSchema,
+    /** elastic worker nodes (Slurm cloud nodes): validated by elastic/pool.ts, not here */
+    elastic: z.record(z.unknown()).optional(),
   })
   .strict();
 

@@ -47,6 +47,8 @@ export function writeSiteFile(state: TestbedState, o: SiteFileInputs): SiteSpec 
       // The VO-box's Slurm client from the site's own files (sites/README.md "Batch client").
       batch: { slurm: { mungeKey: state.slurm!.mungeKey, conf: state.slurm!.conf } },
     },
+    // `testbed up --elastic N`: the elastic pool (testbed/elastic.ts, elastic/pool.ts)
+    ...(state.elastic ? { elastic: state.elastic } : {}),
   };
   const file = siteFilePath(state);
   writeFileSync(file, `# site file of the gridforge testbed (testbed/site-file.ts)\n${dump(doc)}`);

@@ -17,7 +17,8 @@ export const PARTITION = 'alice';
 export interface SlurmNode { name: string; address: string; cpus: number }
 
 /** slurm.conf of the site: one controller, the worker nodes, one partition. */
-export function renderSlurmConf(o: { cluster: string; controller: { name: string; address: string }; nodes: SlurmNode[]; dir: string }): string {
+export function renderSlurmConf(o: { cluster: string; controller: { name: string; address: string }; nodes: SlurmNode[]; dir: string; cloud?: { fragment: string; nodes: string } }): string {
+  // cloud: the elastic pool's fragment (elastic/slurm-conf.ts, `testbed up --elastic`), which has its own SlurmctldParameters
   return [
     `# slurm.conf of the gridforge testbed (testbed/slurm.ts); the VO-box's batch client reads the same file`,
     `ClusterName=${o.cluster}`,
@@ -45,7 +46,7 @@ export function renderSlurmConf(o: { cluster: string; controller: { name: string
     'SlurmdParameters=config_overrides',
     'ReturnToService=2',
     'SlurmctldTimeout=10',
-    'SlurmctldParameters=enable_configless',
+    ...(o.cloud ? [] : ['SlurmctldParameters=enable_configless']),
     'SlurmdTimeout=10',
     'MessageTimeout=5',
     'TCPTimeout=2',
@@ -54,7 +55,8 @@ export function renderSlurmConf(o: { cluster: string; controller: { name: string
     'MinJobAge=600',
     'JobRequeue=0',
     ...o.nodes.map((n) => `NodeName=${n.name} NodeAddr=${n.address} CPUs=${n.cpus} RealMemory=1000 State=UNKNOWN`),
-    `PartitionName=${PARTITION} Nodes=${o.nodes.map((n) => n.name).join(',')} Default=YES MaxTime=INFINITE State=UP`,
+    ...(o.cloud ? [o.cloud.fragment] : []),
+    `PartitionName=${PARTITION} Nodes=${[...o.nodes.map((n) => n.name), ...(o.cloud ? [o.cloud.nodes] : [])].join(',')} Default=YES MaxTime=INFINITE State=UP`,
     '',
   ].join('\n');
 }

@@ -34,6 +34,8 @@ export interface TestbedState {
   slurm?: { conf: string; mungeKey: string; cluster: string; partition: string };
   /** the deployed VO-box container (absent: the CE submitter runs in the VO-box host itself) */
   vobox?: { container: string; socket: string; image: string };
+  /** the site file's elastic: block when up ran with --elastic (testbed/elastic.ts) */
+  elastic?: Record<string, unknown>;
   startedAt?: string;
   error?: string;
 }

@@ -16,6 +16,7 @@ import { isAlive } from './status.ts';
 import { hostKeyPin, voboxHostname, writeSiteFile } from './site-file.ts';
 import { dockerHostBoot } from './docker-host.ts';
 import { checkImage, deployVobox } from './vobox.ts';
+import { elasticBlock, elasticPrepare, elasticSlurm, type ElasticUpOptions } from './elastic.ts';
 
 export interface UpOptions {
   workers?: number;
@@ -24,6 +25,8 @@ export interface UpOptions {
   prefix?: string;
   /** the VO-box image to deploy with the site deploy engine; false: the CE submitter runs in the bare VO-box host (faster; tests of the worker side) */
   voboxImage?: string | false;
+  /** an elastic site (testbed/elastic.ts): cloud nodes on the VO-box host instead of (or beside) static workers */
+  elastic?: ElasticUpOptions;
   onProgress?: (line: string) => void;
 }
 
@@ -32,10 +35,12 @@ export const DEFAULT_VOBOX_IMAGE = 'gridforge/vobox-slurm:debian-slurm-0.1.0';
 export interface UpResult { state: TestbedState; seconds: number; cvmfs: string }
 
 function validate(o: UpOptions): { workers: number; prefix: string } {
-  const workers = o.workers ?? 2;
-  if (!Number.isInteger(workers) || workers < 1 || workers > 8) throw new UsageError(`--workers ${o.workers} is not 1..8`, { where: '--workers', hint: 'use e.g. --workers 2' });
+  const workers = o.workers ?? (o.elastic ? 0 : 2);
+  if (!Number.isInteger(workers) || workers < (o.elastic ? 0 : 1) || workers > 8) throw new UsageError(`--workers ${o.workers} is not 1..8`, { where: '--workers', hint: 'use e.g. --workers 2' });
   const prefix = o.prefix ?? process.env.GRIDFORGE_TESTBED_PREFIX ?? DEFAULT_PREFIX;
   if (!/^[a-z][a-z0-9]{1,5}$/.test(prefix)) throw new UsageError(`testbed prefix "${prefix}" must be 2-6 lowercase letters/digits`, { where: 'GRIDFORGE_TESTBED_PREFIX' });
+  if (o.elastic && (!Number.isInteger(o.elastic.maxNodes) || o.elastic.maxNodes < 1 || o.elastic.maxNodes > 10)) throw new UsageError(`--elastic ${o.elastic.maxNodes} is not 1..10`, { where: '--elastic', hint: 'e.g. --elastic 3' });
+  if (o.elastic && o.voboxImage === false) throw new UsageError('an elastic testbed needs the VO-box host\'s Docker engine (the VO-box deployed)', { where: '--elastic' });
   if (o.tag !== undefined && !/^[A-Za-z0-9._+-]+$/.test(o.tag)) throw new UsageError(`tag "${o.tag}" is not a tag name`, { where: '--tag' });
   return { workers, prefix };
 }
@@ -56,7 +61,7 @@ export async function testbedUp(o: UpOptions): Promise<UpResult> {
   const state: TestbedState = { prefix, dir, phase: 'starting', hosts: [], startedAt: new Date().toISOString() };
   saveState(state);
   try {
-    await build(state, workers, repo, o.tag, say, image);
+    await build(state, workers, repo, o.tag, say, image, o.elastic);
     state.phase = 'up';
     saveState(state);
     return { state, seconds: (Date.now() - t0) / 1000, cvmfs: state.repo?.mode ?? 'checkout' };
@@ -69,7 +74,7 @@ export async function testbedUp(o: UpOptions): Promise<UpResult> {
   }
 }
 
-async function build(state: TestbedState, workers: number, repo: ReturnType<typeof repoInfo>, tag: string | undefined, say: (l: string) => void, image?: string): Promise<void> {
+async function build(state: TestbedState, workers: number, repo: ReturnType<typeof repoInfo>, tag: string | undefined, say: (l: string) => void, image?: string, elastic?: ElasticUpOptions): Promise<void> {
   const { prefix, dir } = state;
   if (!existsSync('/cvmfs')) {
     state.createdCvmfsDir = true;
@@ -109,10 +114,12 @@ async function build(state: TestbedState, workers: number, repo: ReturnType<type
   mkdirSync(join(dir, 'controller', 'state'), { recursive: true });
   const ctl = plan[0];
   const nodes = plan.filter((h) => h.role === 'worker');
-  writeFileSync(conf, renderSlurmConf({ cluster: prefix, controller: ctl, nodes: nodes.map((n) => ({ name: n.name, address: n.address, cpus: 2 })), dir }));
-  writeMungeKey(mungeKey);
   state.slurm = { conf, mungeKey, cluster: prefix, partition: PARTITION };
+  if (elastic) state.elastic = elasticBlock(state, elastic);
   saveState(state);
+  const cloud = elastic ? elasticSlurm(state, repo.name, image ?? DEFAULT_VOBOX_IMAGE) : undefined;
+  writeFileSync(conf, renderSlurmConf({ cluster: prefix, controller: ctl, nodes: nodes.map((n) => ({ name: n.name, address: n.address, cpus: 2 })), dir, cloud }));
+  writeMungeKey(mungeKey);
   await Promise.all(plan.map((h) => startMunged(h, join(dir, h.name), mungeKey)));
   await startSlurmctld(ctl, conf);
   await Promise.all(nodes.map((n) => startSlurmd(n, conf)));
@@ -143,6 +150,7 @@ async function build(state: TestbedState, workers: number, repo: ReturnType<type
   const voboxHost = plan[1];
   hostKeyPin(join(dir, voboxHost.name));
   if (image) await deployVobox(state, voboxHost, image, say);
+  if (elastic) say(`elastic: ${(await elasticPrepare(state)).join('; ') || 'ready'}; cloud nodes ${cloud!.nodes} (gridforge elastic status --site ${join(dir, 'site.yaml')})`);
   else {
     writeSiteFile(state, { repoName: repo.name, image: DEFAULT_VOBOX_IMAGE });
     say('VO-box: not deployed (the CE submitter runs in the VO-box host with the site slurm.conf and munge key)');

@@ -26,6 +26,7 @@ export const GROUPS = {
   fleet: { summary: 'Look at many sites at once', load: () => import('./fleet.ts') },
   testbed: { summary: 'a local ALICE site on this machine (Slurm, worker nodes, VO-box, /cvmfs) and smoke jobs through it', load: () => import('./testbed.ts') },
   probe: { summary: 'Site Sonar worker-node probes: publish into the repository, run on a node, collect uploads, report per site and CE', load: () => import('./probe.ts') },
+  elastic: { summary: "elastic worker nodes on Slurm's cloud scheduling: Resume/SuspendProgram, status, reap", load: () => import('./elastic.ts') },
   migrate: { summary: 'OS migration: which nodes and sites can run a job image, from the probe results', load: () => import('./migrate.ts') },
 } satisfies Record<string, { summary: string; load: () => Promise<Group> }>;
 

@@ -97,4 +97,22 @@ export function register(program: Command): void {
       else process.stdout.write(script);
     }),
   );
+  // The slurm.conf fragment of a site's elastic pool (elastic/slurm-conf.ts).
+  withJson(
+    render
+      .command('slurm-elastic')
+      .description("the slurm.conf fragment of the site's elastic pool: cloud nodes, Resume/SuspendProgram, timeouts, rates")
+      .requiredOption('--site <site.yaml>', 'site file with the elastic: block')
+      .option('--partition <name>', 'also a partition line with the cloud nodes')
+      .option('--install', 'write the ResumeProgram/SuspendProgram wrappers into <elastic.stateDir>/<site>/bin'),
+  ).action(
+    action(async (opts: { site: string; partition?: string; install?: boolean; json?: boolean }) => {
+      const { loadPool, renderSlurmElastic, installPrograms } = await import('../../elastic/index.ts');
+      const pool = loadPool(loadSiteSpec(opts.site, { checkSiblings: false }));
+      const programs = opts.install ? installPrograms(pool) : [];
+      const text = renderSlurmElastic(pool, { partition: opts.partition });
+      if (opts.json) return printJson({ site: pool.site, fragment: text, programs });
+      process.stdout.write(text);
+    }),
+  );
 }

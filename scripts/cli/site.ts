@@ -33,6 +33,12 @@ export function register(program: Command): void {
       action(async (file: string, o: { json?: boolean }) => {
         const spec = loadSiteSpec(file);
         const r = await preflight(spec);
+        if (spec.elastic) {
+          // the elastic pool's rows (elastic/check.ts): a pool that cannot work fails the check
+          const rows = await (await import('../../elastic/index.ts')).checkPool(spec);
+          r.rows.push(...rows);
+          if (rows.some((x) => x.status === 'fail')) r.ok = false;
+        }
         if (o.json) printJson(r);
         else {
           printLine(`preflight for ${spec.site} on ${r.host}`);

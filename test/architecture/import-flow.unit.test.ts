@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { findFlowViolations, readRule } from '../support/import-flow.ts';
 import { REPO_ROOT } from '../support/paths.ts';
 
-const LAYERS = ['base', 'templates', 'images', 'cvmfs-publish', 'release', 'stacks', 'testbed', 'probes'];
+const LAYERS = ['base', 'templates', 'images', 'cvmfs-publish', 'release', 'stacks', 'elastic', 'testbed', 'probes'];
 
 describe('import flow', () => {
   it('every layer README states what it may import, and the shared base imports nothing of gridforge', () => {
