@@ -22,6 +22,7 @@ import {
   type Mounted, type Served, type StockCvmfs,
 } from '../support/stock-cvmfs.ts';
 import { CLI, gf, makeTree, rmrf, tmpDir } from './helpers.ts';
+import { layerTar, legacyArchive } from '../images/flatten/helpers.ts';
 
 const FQRN = 'stock.gridforge.test';
 const ARCH = 'el9-x86_64';
@@ -279,6 +280,28 @@ const SHAPES: Shape[] = [
     async onMount(mnt) {
       const chunks = Number(await xattrOf(path.join(mnt, 'big/big.bin'), 'user.chunks'));
       expect(chunks, 'the client reads big.bin as a chunked file (magic xattr user.chunks)').toBeGreaterThan(1);
+    },
+  },
+  {
+    name: '`image sandbox --repo` (two layers: whiteout, hard links across directories, setuid, a security.capability xattr)',
+    async publish() {
+      const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // cap_net_raw+ep, as setcap writes it
+      const layers = [
+        layerTar([
+          { path: 'bin/', type: 'dir' }, { path: 'bin/sh', data: '#!/bin/true\n', mode: 0o755 }, { path: 'bin/ping', data: 'ping', mode: 0o755, xattrs: { 'security.capability': cap } },
+          { path: 'bin/su', data: 'su', mode: 0o4755 }, { path: 'lib/', type: 'dir' }, { path: 'lib/a.so', data: 'A'.repeat(100_000) },
+          { path: 'opt/', type: 'dir' }, { path: 'opt/a-copy.so', type: 'hardlink', link: 'lib/a.so' },
+        ]),
+        layerTar([{ path: 'bin/.wh.su' }, { path: 'data/', type: 'dir', mode: 0o750, uid: 1000, gid: 1000 }, { path: 'data/ünï', data: 'x' }]),
+      ];
+      const archive = path.join(dir, 'sandbox-image.tar');
+      fs.writeFileSync(archive, legacyArchive({ layers, tag: 'gfstock/sandbox:1' }));
+      cli(['image', 'sandbox', archive, '--repo', repo, '--path', 'containers/fs/singularity/sandboxed']);
+    },
+    async onMount(mnt) {
+      const root = path.join(mnt, 'containers/fs/singularity/sandboxed');
+      expect(fs.existsSync(path.join(root, 'bin/su')), 'the whiteout removed bin/su').toBe(false);
+      expect(fs.existsSync(path.join(root, 'workdir')) && fs.existsSync(path.join(root, 'cvmfs')), 'bind points').toBe(true);
     },
   },
   {
