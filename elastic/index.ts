@@ -11,3 +11,4 @@ export { readLife, lifeLogPath, type LifeRecord } from './life-log.ts';
 export { setFault, type Fault } from './faults.ts';
 export { checkPool, type CheckRow } from './check.ts';
 export { buildWorkerNodeImage, renderWorkerNodeDockerfile, WORKER_NODE_IMAGE } from './image.ts';
+export { fleetElastic, formatFleetElastic, type FleetElastic } from './fleet.ts';

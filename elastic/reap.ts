@@ -9,7 +9,7 @@ import type { SiteSpec } from '../stacks/index.ts';
 import { record } from './life-log.ts';
 import type { Pool } from './pool.ts';
 import { providerFor } from './providers/index.ts';
-import { isPoweredDown, nodeStates, releaseRequeued } from './slurmctl.ts';
+import { isPoweredDown, jobsOn, nodeStates, releaseJobs, releaseRequeued } from './slurmctl.ts';
 
 export interface ReapResult { node: string; id: string; reason: string; removed: boolean }
 
@@ -31,12 +31,14 @@ export async function reap(spec: SiteSpec, pool: Pool): Promise<ReapResult[]> {
     for (const r of resources) {
       const reason = zombieReason(pool, r, states.get(r.node)?.state);
       if (!reason) continue;
+      const jobs = await jobsOn(pool, r.node).catch(() => [] as string[]);
       const removed = await provider.destroy(r.node);
-      record(pool, r.node, 'reaped', { id: r.id, reason });
+      // jobs requeued off a node that never came up start on other nodes now, not ~120 s later
+      const released = await releaseJobs(pool, jobs);
+      record(pool, r.node, 'reaped', { id: r.id, reason, released });
       out.push({ node: r.node, id: r.id, reason, removed });
     }
-    // jobs requeued off nodes that never came up start on other nodes now, not ~120 s later
-    if (out.length) await releaseRequeued(pool);
+    if (out.length) await releaseRequeued(pool); // those Slurm requeued before this run
     return out;
   } finally {
     provider.close();

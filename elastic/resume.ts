@@ -10,7 +10,7 @@ import type { SiteSpec } from '../stacks/index.ts';
 import { record } from './life-log.ts';
 import { expandHostlist, nodeIndex, type Pool } from './pool.ts';
 import { providerFor } from './providers/index.ts';
-import { isRegistered, markDown, nodeStates, releaseRequeued, setAddress } from './slurmctl.ts';
+import { isRegistered, jobsOn, markDown, nodeStates, releaseJobs, setAddress } from './slurmctl.ts';
 import { readFault } from './faults.ts';
 
 export interface ResumeResult { node: string; ok: boolean; address?: string; createSeconds?: number; registeredSeconds?: number; error?: string }
@@ -29,10 +29,13 @@ export async function resumeNodes(spec: SiteSpec, pool: Pool, hostlist: string, 
 }
 
 async function resumeOne(pool: Pool, provider: ReturnType<typeof providerFor>, node: string): Promise<ResumeResult & { t0: number }> {
-  const t0 = Date.now();
+  // from the moment Slurm called the program (the wrapper's GRIDFORGE_ELASTIC_T0), else from now
+  const t0 = Number(process.env.GRIDFORGE_ELASTIC_T0) || Date.now();
   const address = pool.addresses[nodeIndex(pool, node)];
   record(pool, node, 'resume', { address, pid: process.pid });
   try {
+    // the address first: a node slurmctld only knows by name makes it stall in getaddrinfo()
+    await setAddress(pool, node, address);
     const fault = readFault(pool, node);
     const c = await provider.create({ node, address, ...(fault === 'no-register' ? { fault } : {}) });
     if (fault === 'fail-start') {
@@ -41,14 +44,16 @@ async function resumeOne(pool: Pool, provider: ReturnType<typeof providerFor>, n
     }
     const createSeconds = (Date.now() - t0) / 1000;
     record(pool, node, 'created', { address: c.address, id: c.id, where: c.where, seconds: createSeconds });
-    await setAddress(pool, node, c.address);
+    if (c.address !== address) await setAddress(pool, node, c.address);
     return { node, ok: true, address: c.address, createSeconds, t0 };
   } catch (err) {
     const error = (err as Error).message;
     await provider.destroy(node).catch(() => {});
     record(pool, node, 'failed', { error });
+    // DOWN requeues the node's jobs (with Slurm's ~120 s hold-off, lifted here: they never ran)
+    const jobs = await jobsOn(pool, node).catch(() => [] as string[]);
     await markDown(pool, node, `gridforge elastic resume failed: ${error}`).then(
-      async () => record(pool, node, 'marked-down', { reason: error, released: await releaseRequeued(pool) }),
+      async () => record(pool, node, 'marked-down', { reason: error, released: await releaseJobs(pool, jobs) }),
       () => {},
     );
     return { node, ok: false, error, t0 };

@@ -29,11 +29,12 @@ export function renderSlurmElastic(pool: Pool, o: { partition?: string } = {}): 
     `ResumeTimeout=${s.resumeTimeout}`,
     `ResumeRate=${s.resumeRate}`,
     `SuspendRate=${s.suspendRate}`,
-    '# cloud nodes have no fixed address: slurmctld learns it from the resume program / registration',
     'TreeWidth=65533',
     'PrivateData=cloud',
-    'SlurmctldParameters=enable_configless,cloud_reg_addrs,idle_on_node_suspend',
-    `NodeName=${nodes} State=CLOUD CPUs=${pool.cpus} RealMemory=${pool.memoryMb} Feature=${s.features || 'elastic'}`,
+    // no cloud_reg_addrs: it resets NodeAddr to the node name on power down, and slurmctld then
+    // stalls for minutes in getaddrinfo() on names no DNS knows. Each node has its pool address instead.
+    'SlurmctldParameters=enable_configless,idle_on_node_suspend',
+    ...pool.nodes.map((n, i) => `NodeName=${n} NodeAddr=${pool.addresses[i]} NodeHostname=${n} State=CLOUD CPUs=${pool.cpus} RealMemory=${pool.memoryMb} Feature=${s.features || 'elastic'}`),
     ...(o.partition ? [`PartitionName=${o.partition} Nodes=${nodes} Default=YES MaxTime=INFINITE State=UP`] : [`# add ${nodes} to a partition, e.g. PartitionName=alice Nodes=<static nodes>,${nodes}`]),
     '',
   ].join('\n');
@@ -50,6 +51,8 @@ export function installPrograms(pool: Pool): string[] {
     writeFileAtomic(
       f,
       `#!/bin/sh\n# Slurm's ${what === 'resume' ? 'ResumeProgram' : 'SuspendProgram'} for ${pool.site} (gridforge render slurm-elastic --install)\n${env}` +
+        // the moment Slurm called the program (resume measures call -> registered from it)
+        'GRIDFORGE_ELASTIC_T0=$(date +%s%3N) && export GRIDFORGE_ELASTIC_T0\n' +
         `echo "$(date -u +%FT%TZ) ${what} $*" >>${shellQuote(log)}\n` +
         `exec ${shellQuote(process.execPath)} ${shellQuote(GRIDFORGE_BIN)} elastic ${what} --site ${shellQuote(pool.siteFile)} "$@" >>${shellQuote(log)} 2>&1\n`,
     );

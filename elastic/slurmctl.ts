@@ -56,3 +56,28 @@ export async function releaseRequeued(pool: Pool): Promise<string[]> {
   for (const id of ids) await scontrol(pool, ['update', `JobId=${id}`, 'StartTime=now']).catch(() => {});
   return ids;
 }
+
+/** Ids of the jobs Slurm has allocated to a node. */
+export async function jobsOn(pool: Pool, node: string): Promise<string[]> {
+  const text = await scontrol(pool, ['-o', 'show', 'job']).catch(() => '');
+  return text.split('\n').filter((l) => new RegExp(`\\bNodeList=${node}\\b`).test(l) && /JobState=(CONFIGURING|RUNNING|PENDING)/.test(l)).map((l) => /JobId=(\d+)/.exec(l)![1]);
+}
+
+/** After a node was set DOWN: wait (at most ms) until Slurm requeued these jobs, then release them (StartTime=now). */
+export async function releaseJobs(pool: Pool, ids: string[], ms = 5000): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  const released: string[] = [];
+  while (released.length < ids.length && Date.now() < deadline) {
+    const text = await scontrol(pool, ['-o', 'show', 'job']).catch(() => '');
+    for (const l of text.split('\n')) {
+      const id = /JobId=(\d+)/.exec(l)?.[1];
+      if (!id || !ids.includes(id) || released.includes(id)) continue;
+      if (/JobState=PENDING/.test(l) && /Reason=BeginTime/.test(l)) {
+        await scontrol(pool, ['update', `JobId=${id}`, 'StartTime=now']).catch(() => {});
+        released.push(id);
+      } else if (!/JobState=(CONFIGURING|PENDING)/.test(l)) released.push(id); // gone elsewhere (cancelled, completed)
+    }
+    if (released.length < ids.length) await new Promise((r) => setTimeout(r, 200));
+  }
+  return released;
+}

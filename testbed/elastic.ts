@@ -10,14 +10,14 @@ import { hostlistExpr, installPrograms, loadPool, renderSlurmElastic, WORKER_NOD
 import { writeSiteFile } from './site-file.ts';
 import type { TestbedState } from './state.ts';
 
-export interface ElasticUpOptions { maxNodes: number; suspendTime?: number; resumeTimeout?: number; image?: string }
+export interface ElasticUpOptions { maxNodes: number; suspendTime?: number; resumeTimeout?: number; image?: string; cpus?: number }
 
 export function elasticBlock(state: TestbedState, o: ElasticUpOptions): Record<string, unknown> {
   const base = state.gateway!.replace(/\.1$/, '');
   return {
     provider: 'docker-ssh',
     image: o.image ?? WORKER_NODE_IMAGE,
-    cpus: 1,
+    cpus: o.cpus ?? 1,
     memoryMb: 500,
     maxNodes: o.maxNodes,
     nodePrefix: 'el',

@@ -53,14 +53,18 @@ export function register(program: Command): void {
         writeFileAtomic(abs, renderFleetHtml(rows, resolve(source)), { mode: 0o644 });
         progress(`HTML page: ${abs}`);
       }
+      // elastic worker nodes of the sites that have a pool (elastic/fleet.ts)
+      const { fleetElastic, formatFleetElastic } = await import('../../elastic/index.ts');
+      const elastic = await fleetElastic(rows.map((r) => r.file), flags.timeout);
+      const elasticOf = (r: FleetRow) => elastic.find((e) => e.file === r.file);
       const bad = rows.filter((r) => r.error || !r.healthy).length;
       if (flags.json) {
-        printJson({ source: resolve(source), at: new Date().toISOString(), ms: Date.now() - t0, healthy: rows.length - bad, total: rows.length, sites: rows });
+        printJson({ source: resolve(source), at: new Date().toISOString(), ms: Date.now() - t0, healthy: rows.length - bad, total: rows.length, sites: rows.map((r) => ({ ...r, ...(elasticOf(r) ? { elastic: elasticOf(r) } : {}) })) });
       } else {
         printLine(
           formatTable(
-            ['SITE', 'HOST', 'IMAGE', 'JALIEN', 'UPTIME', 'HEALTH'],
-            rows.map((r) => [r.site, r.host, r.image ?? '-', r.jalienVersion ?? '-', r.uptimeSeconds === null ? '-' : formatMs(r.uptimeSeconds * 1000), health(r) + (r.error ? `: ${r.error}` : '')]),
+            ['SITE', 'HOST', 'IMAGE', 'JALIEN', 'UPTIME', 'HEALTH', ...(elastic.length ? ['ELASTIC NODES'] : [])],
+            rows.map((r) => [r.site, r.host, r.image ?? '-', r.jalienVersion ?? '-', r.uptimeSeconds === null ? '-' : formatMs(r.uptimeSeconds * 1000), health(r) + (r.error ? `: ${r.error}` : ''), ...(elastic.length ? [formatFleetElastic(elasticOf(r))] : [])]),
           ),
         );
         printLine();

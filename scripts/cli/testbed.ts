@@ -26,12 +26,14 @@ export function register(program: Command): void {
       .description('start the site: Slurm controller, worker nodes (slurmd), the VO-box host, the repository served and mounted on every worker at /cvmfs/<name>')
       .option('--workers <n>', 'number of worker nodes (1..8, default 2)')
       .option('--repo <repo-dir>', 'the repository to serve (default repository.dir of gridforge.yaml)')
-      .option('--tag <tag>', 'revision the worker nodes see (default the newest)'),
+      .option('--tag <tag>', 'revision the worker nodes see (default the newest)')
+      .option('--elastic <n>', 'elastic site: a pool of at most n cloud nodes Slurm creates on demand (elastic/README.md); --workers defaults to 0'),
   ).action(
-    action(async (opts: { workers?: string; repo?: string; tag?: string; json?: boolean }, cmd: Command) => {
+    action(async (opts: { workers?: string; repo?: string; tag?: string; elastic?: string; json?: boolean }, cmd: Command) => {
       const repo = opts.repo ?? defaultRepo(cmd);
       if (!repo) throw new UsageError('no repository given', { where: '--repo', hint: 'pass --repo <repo-dir> (or set repository.dir in gridforge.yaml)' });
-      const r = await testbedUp({ workers: optionalInt('--workers', opts.workers), repo, tag: opts.tag, onProgress: progress });
+      const maxNodes = optionalInt('--elastic', opts.elastic);
+      const r = await testbedUp({ workers: optionalInt('--workers', opts.workers), repo, tag: opts.tag, onProgress: progress, ...(maxNodes !== undefined ? { elastic: { maxNodes } } : {}) });
       if (opts.json) return printJson({ seconds: r.seconds, cvmfs: r.cvmfs, state: r.state });
       printLine(`testbed up in ${r.seconds.toFixed(1)} s: ${r.state.hosts.filter((h) => h.role === 'worker').length} worker node(s); /cvmfs/${r.state.repo?.name} ${r.cvmfs === 'cvmfs2' ? 'mounted with the stock cvmfs client' : `is a checkout of ${r.state.repo?.tag ? `tag ${r.state.repo.tag}` : 'the newest revision'} (no stock cvmfs client found)`}`);
       printLine(`state ${r.state.dir}/state.json; next: gridforge testbed smoke, gridforge testbed down`);
