@@ -16,43 +16,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { nextCut, thresholdOf } from './chunk-detector.mjs';
-import { isIncompressible, storedZlib } from './object-compression.mjs';
+import { adler32, isIncompressible, storedBlocks, storedZlib, trailer } from './object-compression.mjs';
 
 const IN_FLIGHT = 4;
 const deflateRawAsync = (input, options) => new Promise((resolve, reject) => zlib.deflateRaw(input, options, (err, out) => (err ? reject(err) : resolve(out))));
 const PIECE = 512 << 10;
 const WINDOW = 32 << 10;
-const BLOCK = 65535;
-
-/** Adler-32 (RFC 1950) of the whole chunk, for the zlib trailer. */
-function adler32(bytes) {
-  let a = 1;
-  let b = 0;
-  for (let i = 0, n = bytes.length; i < n; ) {
-    const end = Math.min(i + 5552, n);
-    for (; i < end; i++) {
-      a += bytes[i];
-      b += a;
-    }
-    a %= 65521;
-    b %= 65521;
-  }
-  return ((b << 16) | a) >>> 0;
-}
-
-/** A piece as raw stored blocks (starts and ends on a byte boundary; BFINAL on the chunk's last block). */
-function storedBlocks(piece, last) {
-  const parts = [];
-  for (let off = 0; off < piece.length; off += BLOCK) {
-    const len = Math.min(BLOCK, piece.length - off);
-    const h = Buffer.allocUnsafe(5);
-    h[0] = last && off + len === piece.length ? 1 : 0;
-    h.writeUInt16LE(len, 1);
-    h.writeUInt16LE(~len & 0xffff, 3);
-    parts.push(h, piece.subarray(off, off + len));
-  }
-  return Buffer.concat(parts);
-}
 
 /**
  * A chunk as one zlib stream made pigz-style: 512 KiB pieces, each deflated at level 6 on the
@@ -74,9 +43,7 @@ async function compressChunk(data) {
       parts.push(deflateRawAsync(piece, options));
     }
   }
-  const trailer = Buffer.allocUnsafe(4);
-  trailer.writeUInt32BE(adler32(data), 0);
-  return Buffer.concat([Buffer.from([0x78, 0x9c]), ...(await Promise.all(parts)), trailer]);
+  return Buffer.concat([Buffer.from([0x78, 0x9c]), ...(await Promise.all(parts)), trailer(adler32(data))]);
 }
 const modeTag = () => (process.env.GRIDFORGE_STORE_INCOMPRESSIBLE === '0' ? 'D' : 'S');
 

@@ -8,3 +8,6 @@ export declare class StoredZlibStream extends Transform {}
 export declare function deflateObject(content: Buffer): Buffer;
 export declare function createObjectDeflate(head: Uint8Array): Transform;
 export declare function deflateChunked(content: Buffer): Promise<Buffer>;
+export declare function adler32(bytes: Uint8Array, state?: number): number;
+export declare function trailer(adler: number): Buffer;
+export declare function storedBlocks(piece: Uint8Array, last: boolean): Buffer;

@@ -63,7 +63,7 @@ export function isIncompressible(content) {
 }
 
 /** Adler-32 (RFC 1950) continued from `state`. */
-function adler32(bytes, state = 1) {
+export function adler32(bytes, state = 1) {
   let a = state & 0xffff;
   let b = state >>> 16;
   const n = bytes.length;
@@ -88,10 +88,21 @@ function blockHeader(length, last) {
   return h;
 }
 
-function trailer(adler) {
+/** The zlib trailer: the Adler-32 of the whole content, big-endian. */
+export function trailer(adler) {
   const t = Buffer.allocUnsafe(4);
   t.writeUInt32BE(adler, 0);
   return t;
+}
+
+/** A piece as raw stored blocks (starts and ends on a byte boundary; BFINAL on the last block when `last`). */
+export function storedBlocks(piece, last) {
+  const parts = [];
+  for (let off = 0; off < piece.length; off += BLOCK) {
+    const len = Math.min(BLOCK, piece.length - off);
+    parts.push(blockHeader(len, last && off + len === piece.length), piece.subarray(off, off + len));
+  }
+  return Buffer.concat(parts);
 }
 
 /** The content as a zlib stream of stored blocks (65,535 bytes each, the last one shorter). */
