@@ -116,7 +116,8 @@ export async function hostRun(h: HostRecord, cmd: string, opts: { timeoutMs?: nu
   return r.stdout;
 }
 
-function pidsIn(cgroupDir: string): number[] {
+/** Every pid in a cgroup directory and the cgroups below it (a cgroup that vanishes meanwhile counts as empty). */
+export function pidsIn(cgroupDir: string): number[] {
   const out: number[] = [];
   const walk = (d: string) => {
     try {

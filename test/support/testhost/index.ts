@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, closeSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pidsIn } from '../../../testbed/nshost.ts';
 
 export const TESTHOST_ROOT = '/tmp/gridforge-testhost';
 const CGROUP_V1 = '/sys/fs/cgroup';
@@ -170,20 +171,6 @@ function cgroupDirs(netns: string): string[] {
   return readdirSync(CGROUP_V1)
     .map((c) => join(CGROUP_V1, c, netns))
     .filter((d) => existsSync(d));
-}
-
-function pidsIn(cgroupDir: string): number[] {
-  const out: number[] = [];
-  const walk = (d: string) => {
-    try {
-      for (const line of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n')) if (line.trim()) out.push(Number(line));
-      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name));
-    } catch {
-      /* vanished */
-    }
-  };
-  walk(cgroupDir);
-  return out;
 }
 
 function rmdirTree(d: string): void {
