@@ -62,3 +62,33 @@ export function makeTree(dir: string, variant = 'a'): void {
   fs.writeFileSync(path.join(dir, 'ünïcødé'), 'x\n');
   fs.writeFileSync(path.join(dir, 'empty'), '');
 }
+
+/**
+ * One xattr of every entry in a repository's current catalogs (root and nested, read with sqlite3
+ * from the inflated objects into `scratch`): file name -> value as hex. The blob is cvmfs's
+ * version 1 (cvmfs xattr.cc): u8 version, u8 count, (u8 key length, u8 value length, key, value)*.
+ */
+export function catalogXattr(repo: string, scratch: string, key: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const seen = new Set<string>();
+  const visit = (hash: string) => {
+    if (seen.has(hash)) return;
+    seen.add(hash);
+    const db = inflateObject(repo, hash, 'C', path.join(scratch, `cat-${hash}.db`));
+    for (const line of sqlite(db, "SELECT name || '|' || hex(xattr) FROM catalog WHERE xattr IS NOT NULL").split('\n').filter(Boolean)) {
+      const [name, hx] = line.split('|');
+      const blob = Buffer.from(hx, 'hex');
+      if (blob[0] !== 1) throw new Error(`${name}: xattr blob version ${blob[0]}, expected 1`);
+      let pos = 2;
+      for (let i = 0; i < blob[1]; i++) {
+        const kl = blob[pos];
+        const vl = blob[pos + 1];
+        if (blob.subarray(pos + 2, pos + 2 + kl).toString() === key) found.set(name, blob.subarray(pos + 2 + kl, pos + 2 + kl + vl).toString('hex'));
+        pos += 2 + kl + vl;
+      }
+    }
+    for (const nested of sqlite(db, 'SELECT sha1 FROM nested_catalogs').split('\n').filter(Boolean)) visit(nested);
+  };
+  visit(manifestFields(repo).C);
+  return found;
+}

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { gf, inflateObject, manifestFields, sqlite } from '../../cvmfs-publish/helpers.ts';
+import { catalogXattr, gf, manifestFields } from '../../cvmfs-publish/helpers.ts';
 import { layerTar, legacyArchive, PREFIX, removeImages } from './helpers.ts';
 
 const TAG = `${PREFIX}-xattr:${process.pid}`;
@@ -100,29 +100,7 @@ describe.skipIf(!asRoot)('sandboxes keep extended attributes (as root)', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     // every catalog (root + nested), read with sqlite3: name -> hex of the security.capability value
-    const found = new Map<string, string>();
-    const seen = new Set<string>();
-    const visit = (hash: string) => {
-      if (seen.has(hash)) return;
-      seen.add(hash);
-      const db = inflateObject(repo, hash, 'C', path.join(work, `cat-${hash}.db`));
-      for (const line of sqlite(db, "SELECT name || '|' || hex(xattr) FROM catalog WHERE xattr IS NOT NULL").split('\n').filter(Boolean)) {
-        const [name, hx] = line.split('|');
-        const blob = Buffer.from(hx, 'hex');
-        // cvmfs xattr blob (cvmfs xattr.cc v1): u8 version, u8 count, (u8 klen, u8 vlen, key, value)*
-        expect(blob[0]).toBe(1);
-        let pos = 2;
-        for (let i = 0; i < blob[1]; i++) {
-          const kl = blob[pos];
-          const vl = blob[pos + 1];
-          const k = blob.subarray(pos + 2, pos + 2 + kl).toString();
-          if (k === 'security.capability') found.set(name, `0x${blob.subarray(pos + 2 + kl, pos + 2 + kl + vl).toString('hex')}`);
-          pos += 2 + kl + vl;
-        }
-      }
-      for (const nested of sqlite(db, 'SELECT sha1 FROM nested_catalogs').split('\n').filter(Boolean)) visit(nested);
-    };
-    visit(manifestFields(repo).C);
+    const found = new Map([...catalogXattr(repo, work, 'security.capability')].map(([name, hex]) => [name, `0x${hex}`]));
     const fromDocker = new Map<string, string>();
     for (const block of dockerDump.split('\n\n')) {
       const [fileLine, attr] = block.split('\n');

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { openRepository } from '../../../cvmfs-publish/index.ts';
-import { inflateObject, manifestFields, sqlite } from '../../cvmfs-publish/helpers.ts';
+import { catalogXattr } from '../../cvmfs-publish/helpers.ts';
 import { PREFIX, removeImages } from '../flatten/helpers.ts';
 import { gf, startRegistry, type Registry } from './helpers.ts';
 
@@ -34,29 +34,7 @@ let work: string;
 let repo: string;
 
 /** Every security.capability in the repository's catalogs (sqlite3 on the inflated objects): file name -> hex. */
-function catalogCaps(): Map<string, string> {
-  const found = new Map<string, string>();
-  const seen = new Set<string>();
-  const visit = (hash: string) => {
-    if (seen.has(hash)) return;
-    seen.add(hash);
-    const db = inflateObject(repo, hash, 'C', path.join(work, `cat-${hash}.db`));
-    for (const line of sqlite(db, "SELECT name || '|' || hex(xattr) FROM catalog WHERE xattr IS NOT NULL").split('\n').filter(Boolean)) {
-      const [name, hx] = line.split('|');
-      const blob = Buffer.from(hx, 'hex');
-      let pos = 2;
-      for (let i = 0; i < blob[1]; i++) {
-        const kl = blob[pos];
-        const vl = blob[pos + 1];
-        if (blob.subarray(pos + 2, pos + 2 + kl).toString() === 'security.capability') found.set(name, blob.subarray(pos + 2 + kl, pos + 2 + kl + vl).toString('hex'));
-        pos += 2 + kl + vl;
-      }
-    }
-    for (const n of sqlite(db, 'SELECT sha1 FROM nested_catalogs').split('\n').filter(Boolean)) visit(n);
-  };
-  visit(manifestFields(repo).C);
-  return found;
-}
+const catalogCaps = (): Map<string, string> => catalogXattr(repo, work, 'security.capability');
 
 async function walkTree(base: string): Promise<Map<string, unknown>> {
   const reader = await openRepository(repo);
