@@ -32,6 +32,8 @@ export function register(program: Command): void {
     .action(
       action(async (file: string, o: { json?: boolean }) => {
         const spec = loadSiteSpec(file);
+        // a pool definition that cannot work is bad input, refused before anything is reached over SSH
+        if (spec.elastic) (await import('../../elastic/index.ts')).loadPool(spec);
         const r = await preflight(spec);
         if (spec.elastic) {
           // the elastic pool's rows (elastic/check.ts): a pool that cannot work fails the check
