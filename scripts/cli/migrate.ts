@@ -4,6 +4,8 @@ import { formatTable, printJson, printLine } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { collect } from './options.ts';
 import { summaryOf } from './groups.ts';
+import { configuredRepoDir } from './project-config.ts';
+import { UsageError } from '../../base/errors.ts';
 import { migrateCheck } from '../../probes/index.ts';
 
 /** Not-ready nodes listed in the human output (all with --json). */
@@ -14,12 +16,14 @@ export function register(program: Command): void {
 
   withJson(migrate.command('check <image-path-in-repo>').description('which nodes and sites can run the image, from the probe results; why the others cannot'))
     .requiredOption('--results <store>', 'results store written by `probe serve`')
-    .requiredOption('--repo <repo>', 'the repository holding the image')
+    .option('--repo <repo>', 'the repository holding the image (default: repository.dir of gridforge.yaml)')
     .option('--public-key <file>', 'master public key (default: the keys dir outside the repository, see cvmfs-publish/README.md)')
     .option('--site <name>', 'only this site (repeatable)', collect)
     .option('--where <key=value>', 'only nodes with this fact (repeatable)', collect)
-    .action(action(async (image: string, o: { json?: boolean; results: string; repo: string; publicKey?: string; site?: string[]; where?: string[] }) => {
-      const r = await migrateCheck({ repoDir: o.repo, image, results: o.results, publicKey: o.publicKey, sites: o.site, where: o.where });
+    .action(action(async (image: string, o: { json?: boolean; results: string; repo?: string; publicKey?: string; site?: string[]; where?: string[] }, cmd: Command) => {
+      const repoDir = o.repo ?? configuredRepoDir(cmd);
+      if (!repoDir) throw new UsageError('no repository given', { where: '--repo', hint: 'pass --repo <repo-dir> (or set repository.dir in gridforge.yaml)' });
+      const r = await migrateCheck({ repoDir, image, results: o.results, publicKey: o.publicKey, sites: o.site, where: o.where });
       if (o.json) return printJson(r);
       const req = r.image;
       printLine(`image ${req.path}${req.resolved !== req.path ? ` (-> ${req.resolved})` : ''}: ${req.arch ?? 'unknown arch'}${req.arch === 'x86_64' ? `, needs x86-64-v${req.x86_64_level} (${req.levelFrom})` : ''}; OS ${req.os.id ?? '?'} ${req.os.versionId ?? ''}; bind points ${Object.entries(req.bindPoints).map(([b, ok]) => `${b} ${ok ? 'present' : 'MISSING'}`).join(', ')}`);

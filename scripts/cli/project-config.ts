@@ -7,6 +7,7 @@
  * rules and returns a typed `ProjectConfig` with paths resolved against the file's folder. Every
  * failure is a `UsageError` (exit 2) naming the file, every key path at fault and the fix.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../../base/errors.ts';
@@ -105,4 +106,10 @@ function readConfigYaml(file: string): unknown {
 /** Read, parse and validate the project config. Throws UsageError (exit 2) on any problem. */
 export function loadConfig(file = 'gridforge.yaml'): ProjectConfig {
   return parseConfig(readConfigYaml(file), file);
+}
+
+/** `repository.dir` of the project config named by the global --config (default gridforge.yaml), when that file exists. */
+export function configuredRepoDir(cmd: { optsWithGlobals(): unknown }): string | undefined {
+  const file = (cmd.optsWithGlobals() as { config?: string }).config ?? 'gridforge.yaml';
+  return existsSync(file) ? loadConfig(file).repository.dir : undefined;
 }

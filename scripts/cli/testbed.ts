@@ -3,20 +3,14 @@
  * jobs through it (testbed/README.md). Parses, calls one function of testbed/index.ts, prints.
  */
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { UsageError } from '../../base/errors.ts';
 import { buildAgentJar, destroyTestbed, formatSmokeReport, testbedSmoke, testbedStatus, testbedUp } from '../../testbed/index.ts';
 import { printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { summaryOf } from './groups.ts';
 import { optionalInt } from './options.ts';
-import { loadConfig } from './project-config.ts';
+import { configuredRepoDir } from './project-config.ts';
 
-function defaultRepo(cmd: Command): string | undefined {
-  const g = cmd.optsWithGlobals() as { config?: string };
-  const file = g.config ?? 'gridforge.yaml';
-  return existsSync(file) ? loadConfig(file).repository.dir : undefined;
-}
 
 export function register(program: Command): void {
   const tb = program.command('testbed').description(summaryOf('testbed'));
@@ -30,7 +24,7 @@ export function register(program: Command): void {
       .option('--elastic <n>', 'elastic site: a pool of at most n cloud nodes Slurm creates on demand (elastic/README.md); --workers defaults to 0'),
   ).action(
     action(async (opts: { workers?: string; repo?: string; tag?: string; elastic?: string; json?: boolean }, cmd: Command) => {
-      const repo = opts.repo ?? defaultRepo(cmd);
+      const repo = opts.repo ?? configuredRepoDir(cmd);
       if (!repo) throw new UsageError('no repository given', { where: '--repo', hint: 'pass --repo <repo-dir> (or set repository.dir in gridforge.yaml)' });
       const maxNodes = optionalInt('--elastic', opts.elastic);
       const r = await testbedUp({ workers: optionalInt('--workers', opts.workers), repo, tag: opts.tag, onProgress: progress, ...(maxNodes !== undefined ? { elastic: { maxNodes } } : {}) });

@@ -111,6 +111,16 @@ describe('OS migration workflow', () => {
     const human = await gf(['migrate', 'check', 'containers/fs/singularity/alma9', '--results', db, '--repo', repo]);
     expect(human.stdout).toContain('2 of 5 nodes (40%) can run it');
     expect(human.stdout).toMatch(/wn-old\.example\.org\s+OLD\s+OLD\s+CPU reaches x86-64-v1, the image needs x86-64-v2 \(missing: popcnt sse4_2\)/);
+    // as the issue writes it, without --repo: the repository of gridforge.yaml (here one named by --config)
+    const cfg = path.join(work, 'gridforge-migrate.yaml');
+    fs.writeFileSync(path.join(work, 'packages.txt'), 'bash\n');
+    fs.writeFileSync(cfg, `prefix: gfprobe\nbases:\n  debian:\n    image: gridforge/base:debian-bookworm\nimages:\n  job:\n    kind: job\n    os: debian\n    packages: packages.txt\nrepository:\n  dir: ${repo}\n  name: alice.example.org\n  keys: ${repo}.keys\n`);
+    const fromConfig = await gf(['--config', cfg, 'migrate', 'check', 'containers/fs/singularity/alma9', '--results', db, '--json']);
+    expect(fromConfig.exitCode, fromConfig.stderr).toBe(0);
+    expect(JSON.parse(fromConfig.stdout).ready).toBe(2);
+    const noRepo = await gf(['--config', path.join(work, 'absent.yaml'), 'migrate', 'check', 'containers/fs/singularity/alma9', '--results', db]);
+    expect(noRepo.exitCode).toBe(2);
+    expect(noRepo.stderr).toMatch(/--repo: no repository given/);
     const noWorkdir = JSON.parse((await gf(['migrate', 'check', 'containers/fs/singularity/alma9-noworkdir', '--results', db, '--repo', repo, '--json'])).stdout);
     expect([noWorkdir.ready, noWorkdir.imageProblems.map((p: { code: string }) => p.code)]).toEqual([0, ['image-lacks-workdir']]);
 
