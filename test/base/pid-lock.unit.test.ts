@@ -35,10 +35,12 @@ describe('pid-lock', () => {
   });
 
   it('an exited process is dead, and so is a zombie (exited, not yet reaped)', async () => {
-    // The child's child exits at once; its parent (sh) sleeps without reaping it, so it stays a zombie.
-    const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // The child's child exits only once its parent (sh) has become `sleep`, which never reaps it, so
+    // it stays a zombie (had it exited earlier, sh could have reaped it before its exec).
+    const sh = spawn('sh', ['-c', 'p=$$; (while [ "$(cat /proc/$p/comm)" != sleep ]; do sleep 0.01; done) & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const pid = Number((await new Promise<Buffer>((r) => sh.stdout!.once('data', r))).toString().trim());
-    await new Promise((r) => setTimeout(r, 300));
+    const state = () => / \) ([A-Z]) /.exec(` ${fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)/s, ')')}`)?.[1];
+    for (let i = 0; i < 500 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
     expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /);
     expect(isProcessAlive(pid)).toBe(false);
     expect(isStale({ pid, host: os.hostname(), started: '' })).toBe(true);
