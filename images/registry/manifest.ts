@@ -134,18 +134,30 @@ function checkImage(m: FetchedManifest, where: string): FetchedManifest {
  * The manifest digest of `reference` for each of `platforms` (undefined: no image for it), with
  * as few requests as possible, for planning: the top manifest once; for an index, the digests
  * its descriptors name (the manifests themselves are fetched, and checked, when the image is
- * pulled); for a single image manifest, its config once (os/architecture must match).
+ * pulled); for a single image manifest, its config once (os/architecture must match), once per
+ * config digest when the caller passes `configs` (the client's repository: many tags of one image).
  */
-export async function resolveDigests(client: RegistryClient, reference: string, platforms: Platform[], where: string): Promise<(string | undefined)[]> {
+export async function resolveDigests(client: RegistryClient, reference: string, platforms: Platform[], where: string, configs?: Map<string, Promise<Partial<Platform>>>): Promise<(string | undefined)[]> {
   const top = await fetchManifest(client, reference, where);
   if (INDEX_TYPES.has(top.mediaType)) {
     const ms = Array.isArray(top.doc.manifests) ? top.doc.manifests.map((m, i) => checkDescriptor(m, where, `manifests[${i}]`)) : [];
     return platforms.map((p) => ms.find((m) => matchesPlatform(p, m.platform))?.digest);
   }
   const manifest = checkImage(top, where);
-  const res = await client.request(client.path('blobs', manifest.doc.config!.digest), { method: 'GET' }, 'image config');
+  const digest = manifest.doc.config!.digest;
+  let cfg = configs?.get(digest);
+  if (!cfg) {
+    cfg = readConfigPlatform(client, digest, where);
+    configs?.set(digest, cfg);
+    cfg.catch(() => configs?.delete(digest)); // a failure is not remembered (the caller sees it)
+  }
+  const platformOf = await cfg;
+  return platforms.map((p) => (matchesPlatform(p, platformOf) ? manifest.digest : undefined));
+}
+
+async function readConfigPlatform(client: RegistryClient, digest: string, where: string): Promise<Partial<Platform>> {
+  const res = await client.request(client.path('blobs', digest), { method: 'GET' }, 'image config');
   const body = await readBody(res, MAX_CONFIG_JSON, where);
-  if (res.status !== 200 || sha256(body) !== manifest.doc.config!.digest) throw new GridforgeError(`config ${manifest.doc.config!.digest} of ${where} could not be read intact (HTTP ${res.status})`, { where, hint: 'Check the registry.' });
-  const cfg = JSON.parse(body.toString('utf8')) as Partial<Platform>;
-  return platforms.map((p) => (matchesPlatform(p, cfg) ? manifest.digest : undefined));
+  if (res.status !== 200 || sha256(body) !== digest) throw new GridforgeError(`config ${digest} of ${where} could not be read intact (HTTP ${res.status})`, { where, hint: 'Check the registry.' });
+  return JSON.parse(body.toString('utf8')) as Partial<Platform>;
 }

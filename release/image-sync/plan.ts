@@ -12,7 +12,7 @@ import { noProgress, type Progress } from '../../base/progress.ts';
 import type { RepositoryReader } from '../../cvmfs-publish/index.ts';
 import { RegistryClient } from '../../images/registry/client.ts';
 import { resolveDigests } from '../../images/registry/manifest.ts';
-import { formatPlatform, parsePlatform } from '../../images/registry/platform.ts';
+import { formatPlatform, parsePlatform, type Platform } from '../../images/registry/platform.ts';
 import { listTags } from '../../images/registry/tags.ts';
 import { transportFromEnv } from '../../images/registry/transport.ts';
 import { readState, statePath, type SyncState } from './state.ts';
@@ -50,32 +50,61 @@ interface Desired {
   missing: Plan['missing'];
 }
 
+/** At most this many manifest requests in flight over the whole wish list. */
+const IN_FLIGHT = 8;
+
+/** Run `fn` over `items`, `limit` at a time; the first failure stops taking new items and is thrown. */
+async function pool<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const x = items[next++];
+      try {
+        await fn(x);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 async function resolveWishes(list: WishList, say: Progress): Promise<Desired> {
   const trees = new Map<string, PlannedTree>();
   const links = new Map<string, { target: string; from: string }>();
   const missing: Plan['missing'] = [];
   const transport = transportFromEnv(); // one set of keep-alive connections for the whole list
+  // One client (scheme probe, token) and one config cache per repository, however many entries name it.
+  const clients = new Map<string, { client: RegistryClient; configs: Map<string, Promise<Partial<Platform>>> }>();
+  const clientOf = (e: WishList['entries'][number]) => {
+    const key = `${e.ref.endpoint}/${e.ref.repository}`;
+    let c = clients.get(key);
+    if (!c) clients.set(key, (c = { client: new RegistryClient(e.ref, 'pull', transport), configs: new Map() }));
+    return c;
+  };
+  const entryTags: string[][] = [];
   for (const e of list.entries) {
-    const client = new RegistryClient(e.ref, 'pull', transport);
-    const where = e.source;
     const globs = e.tags.filter(isGlob).map(globRe);
-    const all = globs.length ? await listTags(client, where) : [];
+    const all = globs.length ? await listTags(clientOf(e).client, e.source) : [];
     const tags = [...new Set([...e.tags.filter((t) => !isGlob(t)), ...all.filter((t) => globs.some((g) => g.test(t)))])].sort();
     say(`  ${e.source}: ${tags.length} tag(s)`);
-    // every tag's digests first (8 requests in flight), then the links in a stable order
+    entryTags.push(tags);
+  }
+  // every tag's digests of every entry first (IN_FLIGHT requests at a time), then the links in a stable order
+  const jobs = list.entries.flatMap((e, i) => entryTags[i].map((tag) => ({ e, i, tag, platforms: e.platforms.map(parsePlatform) })));
+  const digests = new Map<string, (string | undefined)[]>();
+  await pool(jobs, IN_FLIGHT, async ({ e, i, tag, platforms }) => {
+    const { client, configs } = clientOf(e);
+    digests.set(`${i}:${tag}`, await resolveDigests(client, tag, platforms, `${e.source}:${tag}`, configs));
+  });
+  list.entries.forEach((e, entry) => {
     const platforms = e.platforms.map(parsePlatform);
-    const digests = new Map<string, (string | undefined)[]>();
-    let next = 0;
-    const worker = async () => {
-      while (next < tags.length) {
-        const tag = tags[next++];
-        digests.set(tag, await resolveDigests(client, tag, platforms, `${where}:${tag}`));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, tags.length) }, worker));
+    const tags = entryTags[entry];
     for (const tag of tags) {
       platforms.forEach((platform, i) => {
-        const digest = digests.get(tag)![i];
+        const digest = digests.get(`${entry}:${tag}`)![i];
         if (!digest) {
           missing.push({ image: e.source, tag, platform: formatPlatform(platform) });
           return;
@@ -92,7 +121,7 @@ async function resolveWishes(list: WishList, say: Progress): Promise<Desired> {
         links.set(linkPath, { target, from });
       });
     }
-  }
+  });
   for (const l of links.keys()) if (trees.has(l) || l === list.treeDir) throw new UsageError(`the link ${l} is also a tree path`, { where: list.file, hint: 'Keep link and tree patterns apart.' });
   return { trees, links, missing };
 }
