@@ -5,9 +5,9 @@
 // (task_write.cc IsSolePiece -> MakeBulkChunk).
 //
 // Republishing a large file must not recompress the chunks that did not change: each chunk is
-// known by the SHA-256 of its plain bytes (with the compression mode), the chunk cache maps that
-// digest to the object it became (checked to exist before it is reused; the object depends on the
-// content alone). With the file's previous chunk list, a chunk whose bytes are unchanged is taken
+// known by a keyed digest of its plain bytes (with the compression mode; see digestOf), the chunk
+// cache maps that digest to the object it became (checked to exist before it is reused; the object
+// depends on the content alone). With the file's previous chunk list, a chunk whose bytes are unchanged is taken
 // without running the detector again (its cut still holds: the bytes that decided it are the same,
 // plus the byte at the cut, checked here), so only the edited region is scanned for cut points.
 // Deflate runs on the libuv thread pool, a few chunks at once (compressChunk: 512 KiB pieces), so
@@ -19,6 +19,8 @@ import { nextCut, thresholdOf } from './chunk-detector.mjs';
 import { adler32, isIncompressible, storedBlocks, storedZlib, trailer } from './object-compression.mjs';
 
 const IN_FLIGHT = 4;
+/** Pieces a previous chunk is read and digested in (fits the CPU's cache). */
+const VERIFY_PIECE = 1 << 20;
 const deflateRawAsync = (input, options) => new Promise((resolve, reject) => zlib.deflateRaw(input, options, (err, out) => (err ? reject(err) : resolve(out))));
 const PIECE = 512 << 10;
 const WINDOW = 32 << 10;
@@ -48,12 +50,24 @@ async function compressChunk(data) {
 const modeTag = () => (process.env.GRIDFORGE_STORE_INCOMPRESSIBLE === '0' ? 'D' : 'S');
 
 /**
- * Cache key of a chunk's plain bytes: compression mode + SHA-256 (hex). Hashed here, not on the
- * thread pool (WebCrypto's digest copies its input first: 1 GiB republished cost 2.6 s of CPU
- * that way, 1.0 s so, with the reused buffers below).
+ * Cache key of a chunk's plain bytes: compression mode + a Poly1305 tag of the bytes under the
+ * repository's secret chunk key (chunk-key.ts), 32 hex digits. Poly1305 (through the AAD of
+ * ChaCha20-Poly1305, OpenSSL's vector code) is a universal hash: for two different chunks of up to
+ * 16 MiB, chosen by someone who knows neither the key nor any tag, the chance that the tags agree
+ * is below 2^-83 (8*ceil(L/16)/2^106: Bernstein, "The Poly1305-AES message-authentication code",
+ * 2005); the tags and the key stay in the repository's private state (.gridforge/, mode 0600,
+ * never served). It runs at about 12 GB/s where SHA-256 runs at 1.7 GB/s here: proving the unchanged
+ * chunks of a republished 1 GiB file unchanged cost 0.6 s of its 1 s with SHA-256.
+ * The fixed nonce is intended: the same bytes must give the same tag in every publish.
  */
-function digestOf(bytes) {
-  return modeTag() + crypto.createHash('sha256').update(bytes).digest('hex');
+const NONCE = Buffer.alloc(12);
+const macOf = (key) => crypto.createCipheriv('chacha20-poly1305', key, NONCE, { authTagLength: 16 });
+function tagOf(mac) {
+  mac.final();
+  return modeTag() + mac.getAuthTag().toString('hex');
+}
+function digestOf(bytes, key) {
+  return tagOf(macOf(key).setAAD(bytes));
 }
 
 /** Samples of a chunk judged by their byte entropy (object-compression.mjs): one per MiB besides both ends. */
@@ -77,7 +91,7 @@ function cutsAt(bytes, at, threshold) {
 
 /**
  * Store `size` bytes (read through `readAt(buf, off, len, pos)`, which fills exactly `len` bytes
- * or throws) as chunks. ctx: { params {min, avg, max}, digests: Map key -> object hash, prev:
+ * or throws) as chunks. ctx: { params {min, avg, max}, key (32 bytes, digestOf), digests: Map key -> object hash, prev:
  * previous chunk list of this file [{offset, size, hash, digest}] or undefined, exists(hash,
  * suffix), write(compressed, hash, suffix) -> created }. Returns { sole: Buffer } for a file of
  * one piece, else { chunks: [{offset, size, hash, digest, created}] }.
@@ -90,53 +104,53 @@ export async function storeChunks(readAt, size, ctx) {
   const prevEnd = prev.length > 0 ? prev[prev.length - 1].offset + prev[prev.length - 1].size : 0;
   prev.forEach((c, i) => prevAt.set(c.offset, i));
 
-  // buffers for previous chunks, reused: a republish reads the whole file, and fresh memory for
-  // each chunk costs as much CPU as the copy (page faults)
-  const spare = [];
-  const take = () => spare.pop() ?? Buffer.allocUnsafe(max + 1);
-  const release = (b) => spare.length < 2 * IN_FLIGHT && spare.push(b);
   // A previous chunk still holds when its bytes are the same and so is what decided its cut: a cut
   // at `max` bytes, the file's end (then the file must still end there), or the byte at the cut.
-  const verifying = new Map();
-  const verify = (i) => {
-    let v = verifying.get(i);
-    if (v) return v;
-    const c = prev[i];
+  // Its bytes are streamed through the digest in pieces small enough to stay in the CPU's cache
+  // (1 GiB read and digested in 0.14 s so, 0.23 s in whole chunks), and not kept: the chunk's
+  // object is known. Only when that object has gone is the chunk read again, to be stored.
+  const piece = Buffer.allocUnsafe(VERIFY_PIECE);
+  const cutBytes = Buffer.allocUnsafe(33);
+  const holds = (c) => {
     const endsFile = c.offset + c.size === prevEnd;
     const needsNext = c.size < max && !endsFile;
-    if (c.offset + c.size + (needsNext ? 1 : 0) > size || (endsFile && c.offset + c.size !== size)) v = Promise.resolve(undefined);
-    else {
-      const bytes = take();
-      readAt(bytes, 0, c.size + (needsNext ? 1 : 0), c.offset);
-      const data = bytes.subarray(0, c.size);
-      v = Promise.resolve(digestOf(data)).then((d) => {
-        if (d === c.digest && (!needsNext || cutsAt(bytes, c.size, threshold))) return { data, bytes };
-        release(bytes);
-        return undefined;
-      });
+    if (c.offset + c.size + (needsNext ? 1 : 0) > size || (endsFile && c.offset + c.size !== size)) return false;
+    const mac = macOf(ctx.key);
+    for (let at = 0; at < c.size; at += VERIFY_PIECE) {
+      const len = Math.min(VERIFY_PIECE, c.size - at);
+      readAt(piece, 0, len, c.offset + at);
+      mac.setAAD(len === VERIFY_PIECE ? piece : piece.subarray(0, len));
     }
-    verifying.set(i, v);
-    return v;
+    if (tagOf(mac) !== c.digest) return false;
+    if (!needsNext) return true;
+    readAt(cutBytes, 0, 33, c.offset + c.size - 32);
+    return cutsAt(cutBytes, 32, threshold);
   };
 
   const chunks = [];
   const running = [];
   const finish = async (c, data, known) => {
-    const digest = known?.digest ?? digestOf(data);
+    let digest = known?.digest ?? digestOf(data, ctx.key);
     let hash = known?.hash ?? ctx.digests.get(digest);
     let created = false;
     if (!hash || !ctx.exists(hash, 'P')) {
+      if (!data) {
+        // a chunk that held, whose object has gone: read it again and know it by what was read
+        data = Buffer.allocUnsafe(c.size);
+        readAt(data, 0, c.size, c.offset);
+        digest = digestOf(data, ctx.key);
+      }
       const compressed = storedChunk(data) ? storedZlib(data) : await compressChunk(data);
       hash = crypto.createHash('sha1').update(compressed).digest('hex');
       created = ctx.write(compressed, hash, 'P');
     }
     Object.assign(c, { hash, digest, created });
   };
-  const emit = async (offset, data, known, bytes) => {
-    const c = { offset, size: data.length };
+  /** One chunk: `data` its bytes, or undefined with `known` (a previous chunk that held) and its `size`. */
+  const emit = async (offset, data, known, size = data.length) => {
+    const c = { offset, size };
     chunks.push(c);
     const p = finish(c, data, known);
-    if (bytes) p.then(() => release(bytes), () => undefined);
     p.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
     running.push(p);
     if (running.length >= IN_FLIGHT) await running.shift();
@@ -147,15 +161,11 @@ export async function storeChunks(readAt, size, ctx) {
     let carry;
     while (s < size) {
       const i = prevAt.get(s);
-      if (i !== undefined) {
-        const ok = await verify(i);
-        verifying.delete(i);
-        if (ok) {
-          await emit(s, ok.data, prev[i], ok.bytes);
-          s += ok.data.length;
-          carry = undefined;
-          continue;
-        }
+      if (i !== undefined && holds(prev[i])) {
+        await emit(s, undefined, prev[i], prev[i].size);
+        s += prev[i].size;
+        carry = undefined;
+        continue;
       }
       const len = Math.min(max, size - s);
       const win = Buffer.allocUnsafe(len);
@@ -186,3 +196,4 @@ export function fdReader(fd, start, onShort) {
     }
   };
 }
+

@@ -104,7 +104,7 @@ export class CompressPool {
   }
 
   private spawn(): void {
-    const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir: this.repoDir, chunking: this.chunking, digests: this.chunks?.digestEntries() }, execArgv: [] });
+    const w = new Worker(new URL('./compress-worker.mjs', import.meta.url), { workerData: { repoDir: this.repoDir, chunking: this.chunking, digests: this.chunks?.digestEntries(), chunkKey: this.chunks?.key.key }, execArgv: [] });
     w.on('message', (msg: { id: number; results: (FileJobResult | JobError)[] }) => {
       const batch = this.inflight.get(msg.id)!;
       this.inflight.delete(msg.id);

@@ -24,7 +24,7 @@ import { mightChunk } from './chunk-detector.mjs';
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
 const PROC_FD = fs.existsSync('/proc/self/fd');
 
-const { repoDir, chunking } = workerData;
+const { repoDir, chunking, chunkKey } = workerData;
 /** Chunk cache of this worker: digest of a chunk's plain bytes -> its object (chunk-store.mjs). */
 const digests = new Map(workerData.digests ?? []);
 let seq = 0;
@@ -66,7 +66,7 @@ async function storeChunked(job) {
     const readAt = content ? (buf, off, len, pos) => void content.copy(buf, off, pos, pos + len) : fdReader(fd, job.offset ?? 0, (missing) => short(job, missing));
     let r;
     try {
-      r = await storeChunks(readAt, job.size, { params: chunking, digests, prev: job.prev, exists: (h, suffix) => fs.existsSync(dest(h, suffix)), write: writeObject });
+      r = await storeChunks(readAt, job.size, { params: chunking, key: chunkKey, digests, prev: job.prev, exists: (h, suffix) => fs.existsSync(dest(h, suffix)), write: writeObject });
     } catch (e) {
       for (const h of e.createdChunks ?? []) fs.rmSync(dest(h, 'P'), { force: true });
       throw e;

@@ -375,3 +375,89 @@ describe('every way into a transaction chunks', () => {
 function sha256(b: Buffer): string {
   return crypto.createHash('sha256').update(b).digest('hex');
 }
+
+describe('the chunk key: unchanged chunks known by a keyed digest', () => {
+  const params = { min: 1 << 20, avg: 2 << 20, max: 4 << 20 };
+  let dir: string;
+  let repo: string;
+  let src: string;
+  let data: Buffer;
+  const file = () => path.join(src, 'f.bin');
+  const stateFile = (name: string) => path.join(repo, '.gridforge', name);
+  const objectOf = (hash: string) => path.join(repo, 'data', hash.slice(0, 2), `${hash.slice(2)}P`);
+  const chunksOf = async () => (await (await openRepository(repo)).stat('sw/f.bin'))!.chunks!;
+  const edit = () => {
+    crypto.randomFillSync(data, (data.length >> 1) + crypto.randomInt(4096), 64 << 10);
+    fs.writeFileSync(file(), data);
+  };
+
+  beforeAll(async () => {
+    dir = tmpDir('chunk-key');
+    repo = path.join(dir, 'repo');
+    src = path.join(dir, 'src');
+    fs.mkdirSync(src);
+    data = mixedContent(40 << 20, 11);
+    fs.writeFileSync(file(), data);
+    await initRepository(repo, { name: 'key.example.org', chunking: params });
+    await publishTree(repo, src, 'sw');
+  }, 60_000);
+  afterAll(() => rmrf(dir));
+
+  it('is 32 private bytes; the cache names it by an id, is private too, and neither is served', async () => {
+    const key = fs.readFileSync(stateFile('chunk-key'));
+    expect(key.length).toBe(32);
+    expect(fs.statSync(stateFile('chunk-key')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(stateFile('chunk-cache.json')).mode & 0o777).toBe(0o600);
+    const cache = fs.readFileSync(stateFile('chunk-cache.json'), 'utf8');
+    expect(JSON.parse(cache).key).toMatch(/^[0-9a-f]{16}$/);
+    expect(cache).not.toContain(key.toString('hex'));
+    const server = await serveRepository(repo, { port: 0 });
+    try {
+      expect((await fetch(`${server.url}/.cvmfspublished`)).status).toBe(200);
+      for (const name of ['chunk-key', 'chunk-cache.json']) expect((await fetch(`${server.url}/.gridforge/${name}`)).status).toBe(404);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a republish after an edit stores only the edited chunks (chunks longer than the digest pieces included)', async () => {
+    const before = new Set((await chunksOf()).map((c) => c.hash));
+    expect([...before].length).toBeGreaterThan(8);
+    edit();
+    await publishTree(repo, src, 'sw');
+    const after = await chunksOf();
+    expect(after.some((c) => c.size > 1 << 20)).toBe(true);
+    const fresh = after.filter((c) => !before.has(c.hash));
+    expect(fresh.length).toBeGreaterThan(0);
+    expect(fresh.length).toBeLessThanOrEqual(3);
+    expect(after.map((c) => c.offset + c.size)).toEqual(cutPoints(data, params));
+    expect(sha256(await (await openRepository(repo)).readFile('sw/f.bin'))).toBe(sha256(data));
+  }, 60_000);
+
+  it('an unchanged chunk whose object has gone is read again and stored', async () => {
+    const before = await chunksOf();
+    const gone = before[1];
+    fs.rmSync(objectOf(gone.hash));
+    edit();
+    await publishTree(repo, src, 'sw');
+    const after = await chunksOf();
+    expect(after[1].hash).toBe(gone.hash);
+    expect(fs.existsSync(objectOf(gone.hash))).toBe(true);
+    expect(sha256(await (await openRepository(repo)).readFile('sw/f.bin'))).toBe(sha256(data));
+    expect((await verifyRepository(repo)).problems).toEqual([]);
+  }, 60_000);
+
+  it('a replaced or damaged key drops the cache made under it: the content is stored right all the same', async () => {
+    const oldId = JSON.parse(fs.readFileSync(stateFile('chunk-cache.json'), 'utf8')).key;
+    fs.writeFileSync(stateFile('chunk-key'), 'short');
+    edit();
+    await publishTree(repo, src, 'sw');
+    expect(fs.readFileSync(stateFile('chunk-key')).length).toBe(32);
+    const cache = JSON.parse(fs.readFileSync(stateFile('chunk-cache.json'), 'utf8'));
+    expect(cache.key).not.toBe(oldId);
+    expect(cache.lists.length).toBe(1); // the lists made under the old key were dropped
+    expect((await chunksOf()).map((c) => c.offset + c.size)).toEqual(cutPoints(data, params));
+    expect(sha256(await (await openRepository(repo)).readFile('sw/f.bin'))).toBe(sha256(data));
+    expect((await verifyRepository(repo)).problems).toEqual([]);
+  }, 60_000);
+});
