@@ -2,7 +2,9 @@
  * Authentication by the registry's challenge (distribution docs, "Token Authentication
  * Specification" and RFC 7235): a 401 carries `WWW-Authenticate: Bearer realm=...,service=...,scope=...`
  * (a token is fetched from the realm, with basic credentials when the docker config has them,
- * anonymously otherwise) or `Basic realm=...` (the credentials go on every request).
+ * by the OAuth2 refresh-token grant when it has an identity token (distribution docs, "OAuth2
+ * Token Authentication": POST grant_type=refresh_token), anonymously otherwise) or
+ * `Basic realm=...` (the credentials go on every request).
  */
 import { UsageError } from '../../base/errors.ts';
 import type { Credentials } from './credentials.ts';
@@ -42,11 +44,21 @@ export async function fetchToken(t: TransportOptions, registry: string, ch: Chal
   if (ch.params.service) url.searchParams.set('service', ch.params.service);
   for (const s of new Set([scope, ...(ch.params.scope ? ch.params.scope.split(' ') : [])])) if (s) url.searchParams.append('scope', s);
   const headers: Record<string, string> = { Accept: 'application/json' };
-  if (creds && !creds.identityToken) headers.Authorization = basicHeader(creds);
-  const res = await withRetries(t, `GET token ${url.origin}${url.pathname}`, registry, () => requestOnce(t, url, { method: 'GET', headers }));
+  let res;
+  if (creds?.identityToken) {
+    const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: 'gridforge', refresh_token: creds.identityToken });
+    for (const [k, v] of url.searchParams) form.append(k, v);
+    const body = Buffer.from(form.toString());
+    const post = new URL(url.origin + url.pathname);
+    headers['Content-Type'] = 'application/x-www-form-urlencoded';
+    res = await withRetries(t, `POST token ${post.href}`, registry, () => requestOnce(t, post, { method: 'POST', headers, body }));
+  } else {
+    if (creds) headers.Authorization = basicHeader(creds);
+    res = await withRetries(t, `GET token ${url.origin}${url.pathname}`, registry, () => requestOnce(t, url, { method: 'GET', headers }));
+  }
   const body = await readBody(res, 1 << 20, url.href);
   if (res.status === 401 || res.status === 403) {
-    throw new UsageError(`registry ${registry}: the token service refused ${creds ? `the credentials of ${creds.username}` : 'anonymous access'} for ${scope} (HTTP ${res.status})`, {
+    throw new UsageError(`registry ${registry}: the token service refused ${creds ? (creds.identityToken ? 'the identity token of the docker config' : `the credentials of ${creds.username}`) : 'anonymous access'} for ${scope} (HTTP ${res.status})`, {
       where: registry,
       hint: creds ? 'Check the credentials in the docker config (docker login).' : `Add credentials for ${registry} to the docker config (docker login ${registry}).`,
     });

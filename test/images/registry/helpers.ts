@@ -195,7 +195,7 @@ export interface TokenServer {
   issuer: string;
   certificate: string;
   /** Every token request: the scopes asked for and the user (or null: anonymous). */
-  requests: { scopes: string[]; user: string | null }[];
+  requests: { scopes: string[]; user: string | null; method?: string }[];
   stop(): Promise<void>;
 }
 
@@ -216,13 +216,23 @@ export async function startTokenServer(dir: string, user: string, password: stri
   const issuer = 'gridforge-test-issuer';
   const requests: TokenServer['requests'] = [];
   const http = await import('node:http');
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const url = new URL(req.url!, 'http://x');
-    const scopes = url.searchParams.getAll('scope');
+    let scopes = url.searchParams.getAll('scope');
     const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
-    const [u, p] = basic ? Buffer.from(basic[1], 'base64').toString().split(':') : [null, null];
+    let [u, p] = basic ? Buffer.from(basic[1], 'base64').toString().split(':') : [null, null];
     if (basic && (u !== user || p !== password)) { res.writeHead(401); res.end(); return; }
-    requests.push({ scopes, user: u });
+    if (req.method === 'POST') {
+      // OAuth2 refresh-token grant (distribution docs, "OAuth2 Token Authentication"): the identity
+      // token `refresh-<password>` stands for the user
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const form = new URLSearchParams(Buffer.concat(chunks).toString());
+      if (form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== `refresh-${password}`) { res.writeHead(401); res.end(); return; }
+      [u, p] = [user, password];
+      scopes = form.getAll('scope').flatMap((s) => s.split(' '));
+    }
+    requests.push({ scopes, user: u, method: req.method });
     const access = scopes.map((s) => {
       const [type, name, actions] = s.split(':');
       return { type, name, actions: actions.split(',').filter((a) => a === 'pull' || (a === 'push' && u === user)) };
@@ -232,7 +242,7 @@ export async function startTokenServer(dir: string, user: string, password: stri
     const claims = b64url(JSON.stringify({ iss: issuer, sub: u ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: crypto.randomBytes(8).toString('hex'), access }));
     const sig = crypto.sign('sha256', Buffer.from(`${header}.${claims}`), signKey);
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ token: `${header}.${claims}.${b64url(sig)}`, expires_in: 300 }));
+    res.end(JSON.stringify(req.method === 'POST' ? { access_token: `${header}.${claims}.${b64url(sig)}`, expires_in: 300 } : { token: `${header}.${claims}.${b64url(sig)}`, expires_in: 300 }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const realm = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/token`;

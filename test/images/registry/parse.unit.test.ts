@@ -57,6 +57,43 @@ describe('challenges, credentials, platforms, durations', () => {
     }
   });
 
+  it('runs the credential helper docker config names (credHelpers per host before credsStore), as docker does', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gf-credhelper-'));
+    const oldPath = process.env.PATH;
+    try {
+      const bin = path.join(dir, 'bin');
+      fs.mkdirSync(bin);
+      // the helper protocol (docker-credential-helpers): `get`, the server address on stdin, JSON out
+      const helper = (name: string, body: string) => fs.writeFileSync(path.join(bin, `docker-credential-${name}`), `#!/bin/sh\n[ "$1" = get ] || exit 3\nread -r addr\n${body}\n`, { mode: 0o755 });
+      helper('per', 'case "$addr" in r.example.org:5000) echo \'{"ServerURL":"r","Username":"carol","Secret":"s3"}\';; *) echo "credentials not found in native keychain"; exit 1;; esac');
+      helper('store', 'case "$addr" in https://index.docker.io/v1/) echo \'{"Username":"<token>","Secret":"refresh-token"}\';; *) echo "credentials not found in native keychain"; exit 1;; esac');
+      helper('broken', 'echo "keychain locked" >&2; exit 1');
+      process.env.PATH = `${bin}:${oldPath}`;
+      const f = path.join(dir, 'config.json');
+      const write = (doc: unknown) => fs.writeFileSync(f, JSON.stringify(doc));
+      write({ credsStore: 'store', credHelpers: { 'r.example.org:5000': 'per' }, auths: { 'r.example.org:5000': { auth: Buffer.from('file:pw').toString('base64') } } });
+      expect(credentialsFor('r.example.org:5000', f)).toEqual({ username: 'carol', password: 's3' });
+      expect(credentialsFor('docker.io', f)).toEqual({ username: '', password: '', identityToken: 'refresh-token' });
+      expect(credentialsFor('other.example.org', f)).toBeUndefined(); // the store has none: anonymous
+      write({ credHelpers: { 'r.example.org:5000': 'broken' } });
+      expect(() => credentialsFor('r.example.org:5000', f)).toThrow(/docker-credential-broken get exited with 1: keychain locked/);
+      write({ credsStore: 'absent' });
+      expect(() => credentialsFor('r.example.org:5000', f)).toThrow(/docker-credential-absent is not on PATH/);
+      write({ credsStore: '../../bin/sh' });
+      let err: unknown;
+      try {
+        credentialsFor('r.example.org:5000', f);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as UsageError).where).toBe(`${f}: credsStore`);
+    } finally {
+      process.env.PATH = oldPath;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('platforms match with an optional variant', () => {
     expect(matchesPlatform(parsePlatform('linux/arm64'), { os: 'linux', architecture: 'arm64', variant: 'v8' })).toBe(true);
     expect(matchesPlatform(parsePlatform('linux/arm64/v7'), { os: 'linux', architecture: 'arm64', variant: 'v8' })).toBe(false);

@@ -3,7 +3,9 @@
  * (Debian docker-registry, auth.token) and a token service in the test (RS256 JWTs signed by a
  * certificate the registry trusts): anonymous pulls get a pull token; a push gets a push token
  * only with the docker config's credentials (sent as basic auth to the realm); without them the
- * push is refused (exit 2) and the registry keeps nothing of it.
+ * push is refused (exit 2) and the registry keeps nothing of it. A credential helper named by the
+ * docker config (credHelpers) that answers an identity token gets a push token by the OAuth2
+ * refresh-token grant.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -58,5 +60,25 @@ describe('bearer tokens', () => {
     const pull = await gf(['image', 'flatten', `docker://${reg.host}/team/other:1`, '--oci', path.join(work, 'other')], { DOCKER_CONFIG: empty });
     expect(pull.code).toBe(2);
     expect(pull.stderr).toContain('has no manifest 1 in team/other');
+  }, 60_000);
+
+  it('a credential helper of the docker config answering an identity token: the push token comes by the refresh-token grant', async () => {
+    const cfg = path.join(work, 'helper-config');
+    const bin = path.join(work, 'helper-bin');
+    fs.mkdirSync(cfg);
+    fs.mkdirSync(bin);
+    // docker-credential-helpers protocol: `get`, the server address on stdin, JSON out
+    fs.writeFileSync(path.join(bin, 'docker-credential-gftest'), `#!/bin/sh\nread -r addr\n[ "$1 $addr" = "get ${reg.host}" ] || { echo "credentials not found in native keychain"; exit 1; }\necho '{"ServerURL":"${reg.host}","Username":"<token>","Secret":"refresh-token-s3cret"}'\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(cfg, 'config.json'), JSON.stringify({ credHelpers: { [reg.host]: 'gftest' } }));
+    const n = tokens.requests.length;
+    const push = await gf(['image', 'push', fx.amd64, `docker://${reg.host}/team/helper:1`, '--json'], { DOCKER_CONFIG: cfg, PATH: `${bin}:${process.env.PATH}` });
+    expect(push.stderr).toBe('');
+    expect(push.code).toBe(0);
+    expect(tokens.requests.slice(n).some((r) => r.method === 'POST' && r.user === 'pusher' && r.scopes.includes('repository:team/helper:pull,push'))).toBe(true);
+    fs.writeFileSync(path.join(cfg, 'config.json'), JSON.stringify({ credsStore: 'missing-helper' }));
+    const r = await gf(['image', 'push', fx.amd64, `docker://${reg.host}/team/helper:2`], { DOCKER_CONFIG: cfg });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('docker-credential-missing-helper is not on PATH');
+    expect(r.stderr).toContain('credsStore');
   }, 60_000);
 });
