@@ -237,6 +237,7 @@ const exported = new Map<string, Tree>();
 const layerEntries = new Map<string, string[][]>();
 /** Fixture key -> tree path in the repository (from the sync plan). */
 const synced = new Map<string, string>();
+const syncErrors = new Map<string, Error>();
 /** Fixture key -> paths the sandbox writer added (documented additions). */
 const added = new Map<string, Set<string>>();
 
@@ -280,10 +281,17 @@ beforeAll(async () => {
   });
   repo = path.join(work, 'repo');
   await initRepository(repo, { name: 'peer.example.org' });
-  const wish = path.join(work, 'wish.yaml');
-  fs.writeFileSync(wish, `images:\n${FIXTURES.map((f) => `  - image: docker://${reg!.host}/peer/${f.key}\n    tags: ["1"]\n`).join('')}`);
-  const r = await syncImages({ wishList: wish, repo, tmpDir: work });
-  for (const t of r.plan.write) synced.set(t.source.split('/peer/')[1].split('@')[0], t.path);
+  // one wish list (own tree directory and state) per fixture, so one image that fails fails only its own test
+  for (const f of FIXTURES) {
+    const wish = path.join(work, `wish-${f.key}.yaml`);
+    fs.writeFileSync(wish, `tree: containers/${f.key}/sha256-{digest}\nlink: containers/${f.key}/{name}-{tag}\nimages:\n  - image: docker://${reg!.host}/peer/${f.key}\n    tags: ["1"]\n`);
+    try {
+      const r = await syncImages({ wishList: wish, repo, tmpDir: work });
+      synced.set(f.key, r.plan.write[0].path);
+    } catch (e) {
+      syncErrors.set(f.key, e as Error);
+    }
+  }
 }, 300_000);
 
 afterAll(async () => {
@@ -327,6 +335,7 @@ describe.each(FIXTURES)('$issue: $key', (f) => {
 
   it(`${f.issue}: image sync (registry -> repository -> checkout) equals docker export`, async () => {
     const treePath = synced.get(f.key);
+    if (syncErrors.has(f.key)) throw syncErrors.get(f.key);
     expect(treePath, 'the sync wrote this fixture').toBeDefined();
     const dest = path.join(work, `${f.key}-checkout`);
     await checkout(repo, dest, { path: treePath });
