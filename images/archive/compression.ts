@@ -96,3 +96,36 @@ export function decompressRange(source: string | number, offset: number, size: n
   };
   return { stream: child.stdout!, done, stop };
 }
+
+/**
+ * Gzip a file into a new one (created exclusively), with pigz on every core when it is installed,
+ * else zlib; both give the same bytes for the same input every time (pigz -n: no name, no time),
+ * so a layer pushed twice keeps its digest. Returns the sha256 digest and size of the result.
+ */
+export async function gzipFile(src: string, dst: string, level = 6): Promise<{ digest: string; size: number }> {
+  const { createHash } = await import('node:crypto');
+  const { pipeline } = await import('node:stream/promises');
+  const hash = createHash('sha256');
+  let size = 0;
+  const out = fs.createWriteStream(dst, { flags: 'wx', mode: 0o644 });
+  const count = async function* (s: AsyncIterable<Buffer>) {
+    for await (const c of s) {
+      hash.update(c);
+      size += c.length;
+      yield c;
+    }
+  };
+  if (hasPigz()) {
+    const child = spawn('pigz', [`-${level}`, '-n', '-c', src], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const exited = new Promise<void>((res, rej) => {
+      child.on('error', rej);
+      child.on('close', (code) => (code === 0 ? res() : rej(new Error(`pigz exited with ${code}: ${stderr.trim()}`))));
+    });
+    await Promise.all([pipeline(child.stdout!, count, out), exited]);
+  } else {
+    await pipeline(fs.createReadStream(src, { highWaterMark: 1 << 20 }), zlib.createGzip({ level, chunkSize: 1 << 20 }), count, out);
+  }
+  return { digest: `sha256:${hash.digest('hex')}`, size };
+}

@@ -6,7 +6,9 @@
  * comes back through `docker://` as the same flattened image. Without credentials, or without
  * trusting the certificate, the push fails with an error naming the registry and the fix.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,11 +72,26 @@ describe('image push', () => {
     const index = JSON.parse(fs.readFileSync(path.join(copy, 'index.json'), 'utf8'));
     expect(index.manifests[0].digest).toBe(pushed.digest);
     const layer = JSON.parse(fs.readFileSync(path.join(copy, 'blobs/sha256', pushed.digest.slice(7)), 'utf8')).layers[0];
-    expect(layer.digest).toBe(pushed.flatten.diffId); // uncompressed layer: digest = DiffID
+    // sent gzipped (the default): the blob gunzips to the layer whose digest is the DiffID
+    expect(layer.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+    const blob = fs.readFileSync(path.join(copy, 'blobs/sha256', layer.digest.slice(7)));
+    expect(blob.length).toBeLessThan(0.8 * zlib.gunzipSync(blob).length);
+    expect(`sha256:${crypto.createHash('sha256').update(zlib.gunzipSync(blob)).digest('hex')}`).toBe(pushed.flatten.diffId);
     const back = await gf(['image', 'flatten', `docker://${reg.host}/alice/job@${pushed.digest}`, '--oci', path.join(work, 'back'), '--json'], env);
     expect(back.stderr).toBe('');
     expect(back.code).toBe(0);
     expect(JSON.parse(back.stdout).diffId).toBe(pushed.flatten.diffId);
+  }, 60_000);
+
+  it('--compression none sends the plain tar (its digest is the DiffID); another value is exit 2 before any work', async () => {
+    const r = await gf(['image', 'push', fx.amd64, `docker://${reg.host}/alice/plain:1`, '--compression', 'none', '--json'], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const raw = JSON.parse((await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', ...creds, `docker://${reg.host}/alice/plain:1`])).stdout);
+    expect(raw.layers[0]).toMatchObject({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: JSON.parse(r.stdout).flatten.diffId });
+    const bad = await gf(['image', 'push', fx.amd64, `docker://${reg.host}/alice/plain:2`, '--compression', 'zstd'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--compression "zstd" is not gzip or none');
   }, 60_000);
 
   it('pushing again uploads nothing new; a docker:// source can be pushed to another repository', async () => {
