@@ -90,6 +90,19 @@ export class RegistryClient {
     return false;
   }
 
+  /**
+   * A 401 right after a fresh bearer token: the registry refused the token itself (RFC 6750
+   * `error="invalid_token"`: expired, not yet valid, or signed by a key it does not trust).
+   */
+  private tokenRefused(res: Response, what: string): void {
+    const ch = parseChallenge(res.headers['www-authenticate'] as string | undefined);
+    if (ch?.scheme !== 'bearer' || ch.params.error !== 'invalid_token' || !this.authorization?.startsWith('Bearer ')) return;
+    throw new UsageError(`registry ${this.ref.registry} refused the token its token service issued for ${what}, as expired or not valid${ch.params.error_description ? ` (${ch.params.error_description})` : ''}`, {
+      where: `${this.ref.registry}/${this.ref.repository}`,
+      hint: `Check the clocks of this host, the registry and the token service at ${ch.params.realm ?? 'its realm'} (tokens carry their expiry), and that the registry trusts the token service's certificate.`,
+    });
+  }
+
   private unauthorized(what: string, status: number): never {
     const creds = this.credentials();
     throw new UsageError(`registry ${this.ref.registry} refused ${what} (HTTP ${status}) ${creds ? `with the credentials of ${creds.username}` : 'without credentials'}`, {
@@ -118,6 +131,7 @@ export class RegistryClient {
       }
       if (res.status === 401 || res.status === 403) {
         discard(res);
+        if (res.status === 401 && authed) this.tokenRefused(res, what);
         this.unauthorized(what, res.status);
       }
       if ([301, 302, 303, 307, 308].includes(res.status) && res.headers.location) {

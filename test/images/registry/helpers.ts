@@ -196,6 +196,12 @@ export interface TokenServer {
   certificate: string;
   /** Every token request: the scopes asked for and the user (or null: anonymous). */
   requests: { scopes: string[]; user: string | null; method?: string }[];
+  /**
+   * The next `n` tokens expire `afterSeconds` from now as the registry sees it (its 60 s leeway
+   * for clock skew included: distribution registry/auth/token/token.go Leeway); default -240:
+   * issued already expired.
+   */
+  expireNext(n: number, afterSeconds?: number): void;
   stop(): Promise<void>;
 }
 
@@ -215,6 +221,8 @@ export async function startTokenServer(dir: string, user: string, password: stri
   const service = 'gridforge-test-registry';
   const issuer = 'gridforge-test-issuer';
   const requests: TokenServer['requests'] = [];
+  let expiring = 0;
+  let expiresAfter = -240;
   const http = await import('node:http');
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url!, 'http://x');
@@ -238,13 +246,14 @@ export async function startTokenServer(dir: string, user: string, password: stri
       return { type, name, actions: actions.split(',').filter((a) => a === 'pull' || (a === 'push' && u === user)) };
     });
     const now = Math.floor(Date.now() / 1000);
+    const exp = expiring-- > 0 ? now + expiresAfter - 60 : now + 300;
     const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', x5c: [der.toString('base64')] }));
-    const claims = b64url(JSON.stringify({ iss: issuer, sub: u ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: crypto.randomBytes(8).toString('hex'), access }));
+    const claims = b64url(JSON.stringify({ iss: issuer, sub: u ?? '', aud: service, exp, nbf: Math.min(now, exp) - 10, iat: Math.min(now, exp) - 10, jti: crypto.randomBytes(8).toString('hex'), access }));
     const sig = crypto.sign('sha256', Buffer.from(`${header}.${claims}`), signKey);
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(req.method === 'POST' ? { access_token: `${header}.${claims}.${b64url(sig)}`, expires_in: 300 } : { token: `${header}.${claims}.${b64url(sig)}`, expires_in: 300 }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const realm = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/token`;
-  return { realm, service, issuer, certificate, requests, stop: () => new Promise((r) => server.close(() => r())) };
+  return { realm, service, issuer, certificate, requests, expireNext: (n, afterSeconds = -240) => { expiring = n; expiresAfter = afterSeconds; }, stop: () => new Promise((r) => server.close(() => r())) };
 }

@@ -11,6 +11,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryClient } from '../../../images/registry/client.ts';
+import { discard } from '../../../images/registry/transport.ts';
 import { gf, makeFixture, startRegistry, startTokenServer, type Fixture, type Registry, type TokenServer } from './helpers.ts';
 
 let reg: Registry;
@@ -80,5 +82,38 @@ describe('bearer tokens', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('docker-credential-missing-helper is not on PATH');
     expect(r.stderr).toContain('credsStore');
+  }, 60_000);
+
+  it('a token that expires between requests is fetched again; a token service that issues only expired ones is exit 2 saying so, nothing written', async () => {
+    const empty = path.join(work, 'no-config-3');
+    fs.mkdirSync(empty);
+    const saved = process.env.DOCKER_CONFIG;
+    process.env.DOCKER_CONFIG = empty;
+    try {
+      const client = new RegistryClient({ registry: reg.host, endpoint: reg.host, repository: 'team/job' }, 'pull');
+      const manifest = async () => {
+        const res = await client.request(client.path('manifests', '1'), { method: 'GET', headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } }, 'manifest 1');
+        discard(res);
+        return res.status;
+      };
+      tokens.expireNext(1, 1); // valid for about a second
+      const n = tokens.requests.length;
+      expect(await manifest()).toBe(200);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(await manifest()).toBe(200); // the cached token expired: refused once, fetched again
+      expect(tokens.requests.length - n).toBe(2);
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_CONFIG;
+      else process.env.DOCKER_CONFIG = saved;
+    }
+    tokens.expireNext(1000);
+    const out = path.join(work, 'never');
+    const r = await gf(['image', 'flatten', `docker://${reg.host}/team/job:1`, '--oci', out], { DOCKER_CONFIG: empty });
+    tokens.expireNext(0);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`registry ${reg.host} refused the token its token service issued`);
+    expect(r.stderr).toContain('as expired or not valid');
+    expect(r.stderr).toMatch(/clocks/);
+    expect(fs.existsSync(out)).toBe(false);
   }, 60_000);
 });
