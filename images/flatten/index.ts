@@ -50,6 +50,8 @@ export interface FlattenResult {
   sourceLayers: number;
   /** Output path (archive / OCI dir). */
   output?: string;
+  /** Entries a lenient policy let through (`missingHardlinkTarget: 'empty'`), one line each. */
+  warnings: string[];
 }
 
 /** `repo:tag` -> `repo:tag-flat` (no tag -> `latest-flat`). */
@@ -143,7 +145,7 @@ export async function flattenToEngine(opts: FlattenOptions): Promise<FlattenResu
       if (r.exitCode !== 0 || r.stdout.trim() !== `${blobs.configDigest} ${diffId}`) {
         throw new GridforgeError(`the engine did not produce ${blobs.configDigest} with layer ${diffId} as ${tag} (got ${r.stdout.trim() || r.stderr.trim()})`, { where: tag });
       }
-      return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length };
+      return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length, warnings: tree.warnings };
     } finally {
       await execa('docker', ['rmi', tmpTag], { reject: false });
       forget();
@@ -209,7 +211,7 @@ export async function flattenToArchive(opts: FlattenOptions & { output: string }
       fs.closeSync(fd);
       fs.renameSync(tmp, opts.output);
       forget();
-      return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length, output: opts.output };
+      return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length, output: opts.output, warnings: tree.warnings };
     } catch (e) {
       try { fs.closeSync(fd); } catch { /* closed */ }
       fs.rmSync(tmp, { force: true });
@@ -317,7 +319,7 @@ export async function flattenToOci(opts: FlattenOptions & { output: string }): P
       fs.writeFileSync(path.join(tmp, 'oci-layout'), blobs.ociLayout);
       replaceDir(tmp, opts.output);
       forget();
-      return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length, output: opts.output };
+      return { ref: tag, digest: blobs.configDigest, sourceDigest: tree.src.configDigest, diffId, layerSize: size, entries, sourceLayers: tree.src.layers.length, output: opts.output, warnings: tree.warnings };
     } catch (e) {
       fs.rmSync(tmp, { recursive: true, force: true });
       forget();

@@ -2,13 +2,15 @@
  * Step 3: apply one layer's entries to the tree, oldest layer first (OCI layer rules):
  * directory on directory replaces attributes only; anything else unlinks and recreates;
  * whiteouts and opaque directories; hardlinks share the target's inode (targets resolved inside
- * the root, absolute linknames root-relative); symlink targets kept verbatim; the root never
- * changes type. Limits on entry count are checked as entries arrive.
+ * the root, absolute linknames root-relative; a missing target is refused or written as an empty
+ * file, hardlink-policy.ts); symlink targets kept verbatim; the root never changes type. Limits on
+ * entry count are checked as entries arrive.
  */
 import { UsageError } from '../../base/errors.ts';
 import type { ScannedLayer, LayerEntry } from '../archive/layer-scan.ts';
 import { DEFAULT_MAX_ENTRIES } from '../archive/limits.ts';
 import { entryComponents, linkComponents } from './entry-path.ts';
+import { missingTargetError, missingTargetWarning, type MissingHardlinkTarget } from './hardlink-policy.ts';
 import { resolveDir } from './resolve.ts';
 import type { Inode, Node } from './tree.ts';
 import { applyOpaque, isWhiteout, OPAQUE, whiteoutTarget } from './whiteout.ts';
@@ -18,6 +20,13 @@ export interface ApplyLimits {
 }
 
 export const DEFAULT_LIMITS: ApplyLimits = { maxEntries: DEFAULT_MAX_ENTRIES };
+
+export interface ApplyPolicy {
+  /** Hard links whose target is missing (hardlink-policy.ts); default `refuse`. */
+  missingHardlinkTarget?: MissingHardlinkTarget;
+  /** Called once per entry the `empty` policy wrote as an empty file. */
+  onWarning?: (message: string) => void;
+}
 
 function inodeOf(e: LayerEntry): Inode {
   const h = e.header;
@@ -39,7 +48,7 @@ function inodeOf(e: LayerEntry): Inode {
 
 export class LayerApplier {
   private count = 0;
-  constructor(private readonly root: Node, private readonly limits: ApplyLimits = DEFAULT_LIMITS) {}
+  constructor(private readonly root: Node, private readonly limits: ApplyLimits = DEFAULT_LIMITS, private readonly policy: ApplyPolicy = {}) {}
 
   applyLayer(layer: ScannedLayer, index: number): void {
     for (const e of layer.entries) this.applyEntry(e, index, `${layer.blob.label}: ${e.header.path}`);
@@ -73,7 +82,14 @@ export class LayerApplier {
       const lc = linkComponents(h.linkname, where);
       const tdir = resolveDir(this.root, lc.slice(0, -1), where, layer, false);
       const target = tdir?.children!.get(lc[lc.length - 1]);
-      if (!target) throw new UsageError(`hardlink target ${JSON.stringify(h.linkname)} does not exist inside the image`, { where, hint: 'Hardlinks must point at an earlier entry inside the image root.' });
+      if (!target) {
+        if (this.policy.missingHardlinkTarget !== 'empty') throw missingTargetError(h.linkname, where);
+        // an empty regular file with the entry's own metadata (cvmfs's ingest does the same)
+        this.policy.onWarning?.(missingTargetWarning(h.linkname, where));
+        const empty: Inode = { ...inodeOf(e), type: 'file', size: 0, linkname: '', devmajor: 0, devminor: 0, file: undefined, offset: undefined, content: Buffer.alloc(0) };
+        parent.children!.set(base, { name: base, parent, inode: empty, children: null, layer });
+        return;
+      }
       if (target.inode.type === 'dir') throw new UsageError(`hardlink to directory ${JSON.stringify(h.linkname)} refused`, { where, hint: 'The layer is malformed.' });
       // Like containerd and docker: link, then chown/chmod/chtimes the new name, which changes the
       // shared inode (docker-produced layers repeat the target's attributes here anyway).
@@ -101,8 +117,8 @@ export class LayerApplier {
   }
 }
 
-export function applyLayers(root: Node, layers: ScannedLayer[], limits?: ApplyLimits): Node {
-  const a = new LayerApplier(root, limits);
+export function applyLayers(root: Node, layers: ScannedLayer[], limits?: ApplyLimits, policy?: ApplyPolicy): Node {
+  const a = new LayerApplier(root, limits, policy);
   layers.forEach((l, i) => a.applyLayer(l, i));
   return root;
 }

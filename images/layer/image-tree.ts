@@ -16,6 +16,7 @@ import { isRegistryRef, openRegistryImage } from '../registry/open.ts';
 import type { ImageSource } from '../archive/image-source.ts';
 import { scanLayers } from '../archive/layer-scan.ts';
 import { applyLayers, type ApplyLimits } from './apply.ts';
+import type { MissingHardlinkTarget } from './hardlink-policy.ts';
 import { newRoot, type Node } from './tree.ts';
 
 export interface ImageTree {
@@ -23,6 +24,8 @@ export interface ImageTree {
   root: Node;
   /** Sum of uncompressed layer sizes. */
   layerBytes: number;
+  /** One line per entry a lenient policy let through (e.g. `missingHardlinkTarget: 'empty'`). */
+  warnings: string[];
   close(): Promise<void>;
 }
 
@@ -41,6 +44,10 @@ export interface ImageTreeOptions {
   deferVerify?: boolean;
   /** docker:// sources: the platform to pick from an index, os/arch[/variant] (default linux/amd64). */
   platform?: string;
+  /** Hard links whose target is missing: `refuse` (default) or `empty` (layer/hardlink-policy.ts). */
+  missingHardlinkTarget?: MissingHardlinkTarget;
+  /** Each warning as it happens (also collected in `ImageTree.warnings`). */
+  onWarning?: (message: string) => void;
 }
 
 export async function loadImageTree(source: string, opts: ImageTreeOptions = {}): Promise<ImageTree> {
@@ -67,9 +74,11 @@ export async function loadImageTree(source: string, opts: ImageTreeOptions = {})
       // i is the layer's index in the image's layer list (two are scanned at once: finish order differs)
       say(`  layer ${i + 1}/${src.layers.length} verified (${l.entries.length} entries, ${(l.uncompressedSize / 1048576).toFixed(1)} MiB, ${l.compression})`);
     }, { maxEntries: opts.limits?.maxEntries, maxLayerSize: opts.maxLayerSize });
-    const root = applyLayers(newRoot(), layers, opts.limits);
+    const warnings: string[] = [];
+    const onWarning = (m: string) => { warnings.push(m); opts.onWarning?.(m); };
+    const root = applyLayers(newRoot(), layers, opts.limits, { missingHardlinkTarget: opts.missingHardlinkTarget, onWarning });
     if (src.verified && !opts.deferVerify) await src.verified;
-    return { src, root, layerBytes: layers.reduce((s, l) => s + l.uncompressedSize, 0), close };
+    return { src, root, layerBytes: layers.reduce((s, l) => s + l.uncompressedSize, 0), warnings, close };
   } catch (e) {
     await close();
     throw e;

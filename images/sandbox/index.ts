@@ -37,6 +37,8 @@ export interface SandboxResult {
   /** Paths gridforge added to the image root (documented additions). */
   added: string[];
   stats: WriteStats;
+  /** Entries a lenient policy let through (`missingHardlinkTarget: 'empty'`), one line each. */
+  warnings: string[];
 }
 
 export function checkBindPoints(points: string[]): string[] {
@@ -68,7 +70,7 @@ export async function writeSandboxToSink(opts: SandboxOptions, sink: SandboxSink
       await sink.abort();
       throw e;
     }
-    return { sourceDigest: tree.src.configDigest, bindPoints, added, stats };
+    return { sourceDigest: tree.src.configDigest, bindPoints, added, stats, warnings: tree.warnings };
   } finally {
     await tree.close();
   }

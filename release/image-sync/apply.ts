@@ -3,9 +3,14 @@
  * its digest reference (one revision each, so a failure keeps the trees already written and
  * changes no link); then ONE revision switches and removes the links, removes expired trees and
  * writes the sync state, so the links a site sees change atomically. Nothing changed: no revision.
+ * Each tree is read with its wish-list policy for hard links whose target is missing
+ * (`missingHardlinkTarget`, images/layer/hardlink-policy.ts), unless `--missing-hardlink-target`
+ * overrides it for the run; the warnings of the `empty` policy are returned, one per entry.
  */
+import { UsageError } from '../../base/errors.ts';
 import { noProgress, type Progress } from '../../base/progress.ts';
 import { openTransaction } from '../../cvmfs-publish/index.ts';
+import type { MissingHardlinkTarget } from '../../images/layer/hardlink-policy.ts';
 import { DEFAULT_BIND_POINTS } from '../../images/sandbox/index.ts';
 import { writeSandboxToRepository } from '../sandbox-to-repo.ts';
 import type { Plan } from './plan.ts';
@@ -13,15 +18,35 @@ import type { Plan } from './plan.ts';
 export interface ApplyResult {
   written: number;
   revision?: number;
+  /** Entries the `empty` policy wrote as empty files, one line each (naming the tree's source). */
+  warnings: string[];
 }
 
-export async function applyPlan(plan: Plan, repo: string, opts: { tmpDir?: string; onProgress?: Progress; message?: string } = {}): Promise<ApplyResult> {
+export interface ApplyOptions {
+  tmpDir?: string;
+  onProgress?: Progress;
+  message?: string;
+  /** Overrides every tree's wish-list policy for hard links whose target is missing. */
+  missingHardlinkTarget?: MissingHardlinkTarget;
+  onWarning?: (message: string) => void;
+}
+
+export async function applyPlan(plan: Plan, repo: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const say = opts.onProgress ?? noProgress;
-  if (!plan.changed) return { written: 0 };
+  const warnings: string[] = [];
+  if (!plan.changed) return { written: 0, warnings };
   let revision: number | undefined;
   for (const t of plan.write) {
     say(`writing ${t.path} from ${t.source}`);
-    const r = await writeSandboxToRepository({ source: t.source, repo, path: t.path, bindPoints: DEFAULT_BIND_POINTS, tmpDir: opts.tmpDir, onProgress: opts.onProgress, message: `image sync: ${t.source} (${t.platform})` });
+    const onWarning = (m: string) => { warnings.push(`${t.source}: ${m}`); opts.onWarning?.(`${t.source}: ${m}`); };
+    let r;
+    try {
+      r = await writeSandboxToRepository({ source: t.source, repo, path: t.path, bindPoints: DEFAULT_BIND_POINTS, tmpDir: opts.tmpDir, onProgress: opts.onProgress, message: `image sync: ${t.source} (${t.platform})`, missingHardlinkTarget: opts.missingHardlinkTarget ?? t.missingHardlinkTarget, onWarning });
+    } catch (e) {
+      // bad input in one image: name the image too (the layer and entry alone do not say which)
+      if (e instanceof UsageError && !e.where?.startsWith(t.source)) throw new UsageError(e.message, { where: e.where ? `${t.source}: ${e.where}` : t.source, hint: e.hint, detail: e.detail, cause: e });
+      throw e;
+    }
     revision = r.revision;
   }
   const tx = openTransaction(repo, { operation: 'image sync: links and state', onProgress: opts.onProgress });
@@ -36,5 +61,5 @@ export async function applyPlan(plan: Plan, repo: string, opts: { tmpDir?: strin
     try { await tx.abort(); } catch { /* already closed */ }
     throw e;
   }
-  return { written: plan.write.length, revision };
+  return { written: plan.write.length, revision, warnings };
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { UsageError } from '../../base/errors.ts';
 import type { Progress } from '../../base/progress.ts';
 import { openRepository } from '../../cvmfs-publish/index.ts';
+import type { MissingHardlinkTarget } from '../../images/layer/hardlink-policy.ts';
 import { applyPlan } from './apply.ts';
 import { planSync, type Plan } from './plan.ts';
 import { loadWishList, parseDuration } from './wishlist.ts';
@@ -21,6 +22,10 @@ export interface SyncOptions {
   grace?: string;
   tmpDir?: string;
   onProgress?: Progress;
+  /** Overrides the wish list's `missingHardlinkTarget` for every image (`--missing-hardlink-target`). */
+  missingHardlinkTarget?: MissingHardlinkTarget;
+  /** Each warning of the `empty` policy as it happens (also in the result). */
+  onWarning?: (message: string) => void;
   /** For tests: the time now (ms). */
   now?: number;
 }
@@ -30,6 +35,8 @@ export interface SyncResult {
   plan: Plan;
   written: number;
   revision?: number;
+  /** Entries written as empty files under the `empty` policy, one line each. */
+  warnings: string[];
 }
 
 export async function syncImages(opts: SyncOptions): Promise<SyncResult> {
@@ -38,7 +45,7 @@ export async function syncImages(opts: SyncOptions): Promise<SyncResult> {
   if (!fs.existsSync(opts.repo)) throw new UsageError('no such repository directory', { where: opts.repo, hint: 'Create it with gridforge repo init.' });
   const reader = await openRepository(opts.repo);
   const plan = await planSync(list, reader, { now: opts.now, graceMs, onProgress: opts.onProgress });
-  if (opts.dryRun) return { dryRun: true, plan, written: 0 };
-  const r = await applyPlan(plan, opts.repo, { tmpDir: opts.tmpDir, onProgress: opts.onProgress, message: `image sync ${opts.wishList}` });
+  if (opts.dryRun) return { dryRun: true, plan, written: 0, warnings: [] };
+  const r = await applyPlan(plan, opts.repo, { tmpDir: opts.tmpDir, onProgress: opts.onProgress, message: `image sync ${opts.wishList}`, missingHardlinkTarget: opts.missingHardlinkTarget, onWarning: opts.onWarning });
   return { dryRun: false, plan, ...r };
 }

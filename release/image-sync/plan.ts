@@ -13,6 +13,7 @@ import type { RepositoryReader } from '../../cvmfs-publish/index.ts';
 import { RegistryClient } from '../../images/registry/client.ts';
 import { resolveDigests } from '../../images/registry/manifest.ts';
 import { formatPlatform, parsePlatform, type Platform } from '../../images/registry/platform.ts';
+import type { MissingHardlinkTarget } from '../../images/layer/hardlink-policy.ts';
 import { listTags } from '../../images/registry/tags.ts';
 import { transportFromEnv } from '../../images/registry/transport.ts';
 import { readState, statePath, type SyncState } from './state.ts';
@@ -24,6 +25,8 @@ export interface PlannedTree {
   /** docker://registry/repository@<platform manifest digest> */
   source: string;
   platform: string;
+  /** The wish list's policy for hard links whose target is missing (images/layer/hardlink-policy.ts). */
+  missingHardlinkTarget: MissingHardlinkTarget;
 }
 
 export interface Plan {
@@ -112,7 +115,7 @@ async function resolveWishes(list: WishList, say: Progress): Promise<Desired> {
         const hex = digest.slice('sha256:'.length);
         const vars = { registry: e.ref.registry, repository: e.ref.repository, name: e.ref.repository.split('/').pop()!, tag, os: platform.os, arch: platform.architecture, variant: platform.variant ?? '', arch_suffix: archSuffix(platform.architecture), digest: hex };
         const treePath = expand(list.tree, vars);
-        trees.set(treePath, { path: treePath, digest, source: `docker://${e.ref.registry}/${e.ref.repository}@${digest}`, platform: formatPlatform(platform) });
+        trees.set(treePath, { path: treePath, digest, source: `docker://${e.ref.registry}/${e.ref.repository}@${digest}`, platform: formatPlatform(platform), missingHardlinkTarget: e.missingHardlinkTarget });
         const linkPath = expand(e.link, vars);
         const target = path.posix.relative(path.posix.dirname(linkPath), treePath);
         const from = `${e.source}:${tag} (${formatPlatform(platform)})`;

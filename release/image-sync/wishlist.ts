@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../../base/errors.ts';
 import { loadYamlFile } from '../../base/yaml-file.ts';
+import { MISSING_HARDLINK_POLICIES, type MissingHardlinkTarget } from '../../images/layer/hardlink-policy.ts';
 import { parsePlatform } from '../../images/registry/platform.ts';
 import { isRegistryRef, parseRegistryRef, type RegistryRef } from '../../images/registry/reference.ts';
 
@@ -22,6 +23,7 @@ const imageSchema = z.object({
   tags: z.array(z.string().min(1).max(128)).min(1),
   platforms: z.array(z.string()).min(1).optional(),
   link: pattern.optional(),
+  missingHardlinkTarget: z.enum(MISSING_HARDLINK_POLICIES).optional(),
 }).strict();
 const schema = z.object({
   tree: pattern.default(DEFAULT_TREE),
@@ -29,6 +31,8 @@ const schema = z.object({
   platforms: z.array(z.string()).min(1).default(['linux/amd64']),
   grace: z.string().default(DEFAULT_GRACE),
   removeBatch: z.number().int().positive().default(DEFAULT_REMOVE_BATCH),
+  /** Hard links whose target is missing (images/layer/hardlink-policy.ts): the default of every image. */
+  missingHardlinkTarget: z.enum(MISSING_HARDLINK_POLICIES).default('refuse'),
   images: z.array(imageSchema).default([]),
 }).strict();
 
@@ -38,6 +42,8 @@ export interface WishEntry {
   tags: string[];
   platforms: string[];
   link: string;
+  /** The image's key, else the list's (default `refuse`). */
+  missingHardlinkTarget: MissingHardlinkTarget;
 }
 
 export interface WishList {
@@ -82,7 +88,7 @@ export function loadWishList(file: string): WishList {
     const link = e.link ?? doc.link;
     checkPattern(link, `${where}.link`, ['tag']);
     if (platforms.length > 1 && !/\{(arch|arch_suffix|os|variant)\}/.test(link)) throw new UsageError('with several platforms the link pattern must tell them apart', { where: `${where}.link`, hint: 'Add {arch_suffix} (empty for amd64, -aarch64 for arm64) or {arch}.' });
-    return { ref: { ...ref, tag: undefined }, source: e.image, tags: e.tags, platforms, link };
+    return { ref: { ...ref, tag: undefined }, source: e.image, tags: e.tags, platforms, link, missingHardlinkTarget: e.missingHardlinkTarget ?? doc.missingHardlinkTarget };
   });
   return { file, tree: doc.tree, treeDir, graceMs, removeBatch: doc.removeBatch, entries };
 }

@@ -4,12 +4,13 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../base/errors.ts';
-import { printJson, printLine, progress } from '../lib/output.ts';
+import { printJson, printLine, progress, warn } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
 import { collect } from './options.ts';
 import { LAYER_SIZE_ENV, parseByteSize } from '../../images/archive/limits.ts';
 import { flattenToArchive, flattenToEngine, flattenToOci, type FlattenResult } from '../../images/flatten/index.ts';
 import { DEFAULT_BIND_POINTS, writeSandbox, type SandboxResult } from '../../images/sandbox/index.ts';
+import { MISSING_HARDLINK_FLAG, parseMissingHardlinkTarget, type MissingHardlinkTarget } from '../../images/layer/hardlink-policy.ts';
 
 /**
  * `--max-layer-size <size>`: the per-layer uncompressed size limit of the image reader, passed as
@@ -30,6 +31,14 @@ function platformFor(source: string, platform: string | undefined): string | und
 }
 
 const MAX_LAYER_SIZE_HELP = `largest uncompressed layer to read, e.g. 100G (default 64G; environment ${LAYER_SIZE_ENV})`;
+
+/** Shared with `image sync` (scripts/cli/image-sync.ts). */
+export const MISSING_HARDLINK_HELP = 'a hard link whose target does not exist in the image (never created, or whited out): refuse (default: exit 2 naming the layer and entry) or empty (write an empty file with the entry\'s own metadata and warn once per entry; cvmfs ingest does the same)';
+
+/** `--missing-hardlink-target <policy>`, checked (a bad value names the flag, exit 2). */
+export function missingHardlinkTargetOf(value: string | undefined): { missingHardlinkTarget?: MissingHardlinkTarget; onWarning: (m: string) => void } {
+  return { missingHardlinkTarget: value === undefined ? undefined : parseMissingHardlinkTarget(value, MISSING_HARDLINK_FLAG), onWarning: warn };
+}
 
 function printFlatten(r: FlattenResult, json: boolean): void {
   if (json) return printJson(r);
@@ -64,14 +73,16 @@ export function registerFlatten(image: Command): void {
       .option('--oci <dir>', 'write an OCI image layout directory instead of loading into the engine (an earlier result there is replaced)')
       .option('--force', 'with --oci: replace an existing directory that is not an earlier result, deleting its files')
       .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)')
-      .option('--max-layer-size <size>', MAX_LAYER_SIZE_HELP),
+      .option('--max-layer-size <size>', MAX_LAYER_SIZE_HELP)
+      .option(`${MISSING_HARDLINK_FLAG} <refuse|empty>`, MISSING_HARDLINK_HELP),
   ).action(
-    action(async (source: string, opts: { tag?: string; output?: string; oci?: string; force?: boolean; tmpDir?: string; maxLayerSize?: string; platform?: string; json?: boolean }) => {
+    action(async (source: string, opts: { tag?: string; output?: string; oci?: string; force?: boolean; tmpDir?: string; maxLayerSize?: string; platform?: string; missingHardlinkTarget?: string; json?: boolean }) => {
       const maxLayerSize = maxLayerSizeOf(opts.maxLayerSize);
+      const policy = missingHardlinkTargetOf(opts.missingHardlinkTarget);
       const platform = platformFor(source, opts.platform);
       if (opts.output && opts.oci) throw new UsageError('--output and --oci are mutually exclusive', { where: '--output/--oci', hint: 'Pick one output.' });
       if (opts.force && !opts.oci) throw new UsageError('--force only applies to --oci (an --output archive file is always replaced)', { where: '--force', hint: 'Drop --force, or write with --oci <dir>.' });
-      const base = { source, tag: opts.tag, tmpDir: opts.tmpDir, maxLayerSize, platform, onProgress: progress };
+      const base = { source, tag: opts.tag, tmpDir: opts.tmpDir, maxLayerSize, platform, onProgress: progress, ...policy };
       const r = opts.output
         ? await flattenToArchive({ ...base, output: opts.output })
         : opts.oci
@@ -95,10 +106,12 @@ export function registerFlatten(image: Command): void {
       .option('--path <path-in-repo>', 'with --repo: where the sandbox goes, e.g. containers/fs/singularity/<name>')
       .option('--tag <name>', 'with --repo: tag for the published revision')
       .option('--tmp-dir <dir>', 'where spool files go (engine saves, decompressed layers)')
-      .option('--max-layer-size <size>', MAX_LAYER_SIZE_HELP),
+      .option('--max-layer-size <size>', MAX_LAYER_SIZE_HELP)
+      .option(`${MISSING_HARDLINK_FLAG} <refuse|empty>`, MISSING_HARDLINK_HELP),
   ).action(
-    action(async (source: string, opts: { output?: string; force?: boolean; keepSetuid?: boolean; bindPoint: string[]; repo?: string; path?: string; tag?: string; tmpDir?: string; maxLayerSize?: string; platform?: string; json?: boolean }) => {
+    action(async (source: string, opts: { output?: string; force?: boolean; keepSetuid?: boolean; bindPoint: string[]; repo?: string; path?: string; tag?: string; tmpDir?: string; maxLayerSize?: string; platform?: string; missingHardlinkTarget?: string; json?: boolean }) => {
       const maxLayerSize = maxLayerSizeOf(opts.maxLayerSize);
+      const policy = missingHardlinkTargetOf(opts.missingHardlinkTarget);
       const platform = platformFor(source, opts.platform);
       const bindPoints = [...DEFAULT_BIND_POINTS, ...opts.bindPoint.filter((p) => !DEFAULT_BIND_POINTS.includes(p))];
       if (opts.repo || opts.path) {
@@ -106,12 +119,12 @@ export function registerFlatten(image: Command): void {
         if (opts.output) throw new UsageError('--output and --repo are mutually exclusive', { where: '--output/--repo', hint: 'Pick one output.' });
         if (opts.force) throw new UsageError('--force only applies to --output (the repository keeps earlier revisions)', { where: '--force', hint: 'Drop --force.' });
         const { writeSandboxToRepository } = await import('../../release/sandbox-to-repo.ts');
-        const r = await writeSandboxToRepository({ source, bindPoints, keepSetuid: opts.keepSetuid, tmpDir: opts.tmpDir, maxLayerSize, platform, repo: opts.repo, path: opts.path, tag: opts.tag, onProgress: progress });
+        const r = await writeSandboxToRepository({ source, bindPoints, keepSetuid: opts.keepSetuid, tmpDir: opts.tmpDir, maxLayerSize, platform, repo: opts.repo, path: opts.path, tag: opts.tag, onProgress: progress, ...policy });
         printSandbox(r, !!opts.json);
         return;
       }
       if (!opts.output) throw new UsageError('missing --output <dir> (or --repo + --path)', { where: 'image sandbox', hint: 'Say where the sandbox goes.' });
-      const r = await writeSandbox({ source, output: opts.output, force: opts.force, keepSetuid: opts.keepSetuid, bindPoints, tmpDir: opts.tmpDir, maxLayerSize, platform, onProgress: progress });
+      const r = await writeSandbox({ source, output: opts.output, force: opts.force, keepSetuid: opts.keepSetuid, bindPoints, tmpDir: opts.tmpDir, maxLayerSize, platform, onProgress: progress, ...policy });
       printSandbox(r, !!opts.json);
     }),
   );

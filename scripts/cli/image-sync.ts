@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { printJson, printLine, progress } from '../lib/output.ts';
 import { action, withJson } from './command.ts';
+import { MISSING_HARDLINK_HELP, missingHardlinkTargetOf } from './image-flatten.ts';
+import { MISSING_HARDLINK_FLAG } from '../../images/layer/hardlink-policy.ts';
 import type { Plan } from '../../release/image-sync/index.ts';
 
 function printPlan(p: Plan): void {
@@ -25,11 +27,13 @@ export function registerSync(image: Command): void {
       .requiredOption('--repo <repo-dir>', 'the CernVM-FS repository to write')
       .option('--dry-run', 'resolve every image against its registry and print the plan; write nothing')
       .option('--grace <duration>', 'how long unlisted trees stay before removal (e.g. 2d, 36h, 0; default: the wish list, else 2d)')
-      .option('--tmp-dir <dir>', 'where downloaded layers and spool files go'),
+      .option('--tmp-dir <dir>', 'where downloaded layers and spool files go')
+      .option(`${MISSING_HARDLINK_FLAG} <refuse|empty>`, `${MISSING_HARDLINK_HELP}; overrides the wish list's missingHardlinkTarget for every image`),
   ).action(
-    action(async (wishList: string, opts: { repo: string; dryRun?: boolean; grace?: string; tmpDir?: string; json?: boolean }) => {
+    action(async (wishList: string, opts: { repo: string; dryRun?: boolean; grace?: string; tmpDir?: string; missingHardlinkTarget?: string; json?: boolean }) => {
+      const policy = missingHardlinkTargetOf(opts.missingHardlinkTarget);
       const { syncImages } = await import('../../release/image-sync/index.ts');
-      const r = await syncImages({ wishList, repo: opts.repo, dryRun: opts.dryRun, grace: opts.grace, tmpDir: opts.tmpDir, onProgress: progress });
+      const r = await syncImages({ wishList, repo: opts.repo, dryRun: opts.dryRun, grace: opts.grace, tmpDir: opts.tmpDir, onProgress: progress, ...policy });
       if (opts.json) return printJson(r);
       printPlan(r.plan);
       if (r.dryRun) printLine('dry run: nothing written');
