@@ -169,23 +169,27 @@ RUN rm /var/lib/dnf/history/history-2016-03-04.sqlite-journal`,
   {
     key: 'wh-hardlink',
     issue: 'cmssw/el9 images (whiteouts shipped as hard link entries, typeflag 1; cvmfs/cvmfs#4286)',
-    what: '.wh. whiteouts that are hard link entries: linked to the deleted file of the first whiteout (as a tar writer that keys hard links by inode names them), to a whiteout of the same layer, and, in a later layer, to a path that no longer exists',
+    what: '.wh. whiteouts (and an opaque marker) that are hard link entries: linked to the deleted file of the first whiteout (as a tar writer that keys hard links by inode names them), to a whiteout of the same layer, and, in a later layer, to paths that no longer exist',
     layers: () => [
       layerTar([
         { path: 'w/', type: 'dir' }, { path: 'w/a/', type: 'dir' }, { path: 'w/a/x', data: 'x\n' }, { path: 'w/a/z', data: 'z\n' },
         { path: 'w/b/', type: 'dir' }, { path: 'w/b/y', data: 'y\n' }, { path: 'w/c/', type: 'dir' }, { path: 'w/c/q', data: 'q\n' }, { path: 'w/keep', data: 'keep\n' },
+        { path: 'w/d/', type: 'dir' }, { path: 'w/d/old', data: 'old\n' },
       ]),
       layerTar([
         { path: 'w/a/', type: 'dir' }, { path: 'w/a/.wh.x', mode: 0o600 }, { path: 'w/a/.wh.z', type: 'hardlink', link: 'w/a/x', mode: 0o600 },
         { path: 'w/b/', type: 'dir' }, { path: 'w/b/.wh.y', type: 'hardlink', link: 'w/a/.wh.x', mode: 0o600 },
       ]),
-      layerTar([{ path: 'w/c/', type: 'dir' }, { path: 'w/c/.wh.q', type: 'hardlink', link: 'w/a/x', mode: 0o600 }]),
+      layerTar([
+        { path: 'w/c/', type: 'dir' }, { path: 'w/c/.wh.q', type: 'hardlink', link: 'w/a/x', mode: 0o600 },
+        { path: 'w/d/', type: 'dir' }, { path: 'w/d/.wh..wh..opq', type: 'hardlink', link: 'w/a/.wh.x', mode: 0o600 }, { path: 'w/d/new', data: 'new\n' },
+      ]),
     ],
     check: (t, l) => {
       expect(has(l, '1 w/a/.wh.z -> w/a/x')).toBe(true);
       expect(has(l, '1 w/c/.wh.q -> w/a/x')).toBe(true);
       expect(t.get('w/keep')?.hash).toBe(sha('keep\n'));
-      expect([...t.keys()].filter((p) => /^w\/[abc]\//.test(p))).toEqual([]);
+      expect([...t.keys()].filter((p) => /^w\/[abcd]\//.test(p))).toEqual(['w/d/new']);
     },
   },
   {
