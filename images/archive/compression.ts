@@ -1,6 +1,6 @@
 /**
  * Layer compression, detected by magic bytes (never by media type): gzip `1f 8b 08`,
- * zstd `28 b5 2f fd`, otherwise plain tar. Decompression runs in a child process (pigz/zstd),
+ * zstd `28 b5 2f fd`, otherwise plain tar. Decompression runs in a child process (igzip or pigz/zstd),
  * i.e. on the other core, while the parent hashes and parses the uncompressed stream.
  */
 import fs from 'node:fs';
@@ -33,6 +33,15 @@ function hasPigz(): boolean {
   return pigzAvailable;
 }
 
+// igzip (Debian package isal, Intel ISA-L) inflates ~2.5x faster than pigz (0.65 s against 1.7 s of
+// CPU for the 200 MB gzip layer of the job image, scripts/bench/image-sync.ts); same exit codes on
+// truncated or corrupt input, trailing zeros ignored as pigz does. Preferred when installed.
+let igzipAvailable: boolean | undefined;
+function hasIgzip(): boolean {
+  if (igzipAvailable === undefined) igzipAvailable = ['/usr/bin/igzip', '/bin/igzip', '/usr/local/bin/igzip'].some((p) => fs.existsSync(p));
+  return igzipAvailable;
+}
+
 export interface Decompressed {
   stream: Readable;
   /** Resolves when the decompressor exited cleanly; rejects with its stderr otherwise. */
@@ -60,7 +69,7 @@ export function decompressRange(source: string | number, offset: number, size: n
   if (compression === 'none') {
     return { stream: input, done: new Promise((res, rej) => { input.on('end', res); input.on('error', rej); }), stop: () => { input.destroy(); return inputClosed; } };
   }
-  if (compression === 'gzip' && !hasPigz()) {
+  if (compression === 'gzip' && !hasIgzip() && !hasPigz()) {
     const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
     input.pipe(gunzip);
     return {
@@ -69,7 +78,7 @@ export function decompressRange(source: string | number, offset: number, size: n
       stop: () => { input.unpipe(gunzip); input.destroy(); gunzip.destroy(); return inputClosed; },
     };
   }
-  const cmd = compression === 'gzip' ? 'pigz' : 'zstd';
+  const cmd = compression === 'gzip' ? (hasIgzip() ? 'igzip' : 'pigz') : 'zstd';
   const child: ChildProcess = spawn(cmd, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   input.pipe(child.stdin!);
   child.stdin!.on('error', () => { /* reported through the exit code */ });
