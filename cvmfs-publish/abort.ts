@@ -70,6 +70,17 @@ export function recoveryMessage(r: AbortResult): string {
   return `recovered: cleared the transaction of a publisher that is no longer running (${r.lockOwner}); removed ${r.removedTempFiles} temp files`;
 }
 
+/**
+ * Take the repository lock for `operation`, first clearing the transaction of a provably dead
+ * holder (recoverDeadHolder; said on stderr): every writer (publish, tag, rollback, gc, set-gc,
+ * resign) recovers from a killed publisher by itself, so a pipeline never needs a second try.
+ */
+export function acquireRecovering(repoDir: string, operation: string): { lock: RepoLock; recovered?: AbortResult } {
+  const recovered = recoverDeadHolder(repoDir);
+  if (recovered) process.stderr.write(`warning: ${recoveryMessage(recovered)}\n`);
+  return { lock: RepoLock.acquire(repoDir, operation), recovered };
+}
+
 /** Run `fn` holding `.gridforge/lock.recover`; a recovery lock left by a dead clearer is taken over once. */
 function withRecoveryLock<T>(dir: string, fn: () => T): T {
   const file = recoveryLockFile(dir);

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../base/errors.ts';
 import { writeFileAtomic } from '../base/safe-fs.ts';
-import { RepoLock } from './lock.ts';
+import { acquireRecovering } from './abort.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, stateDir, writeHead, type RepoConfig } from './repository.ts';
 import { ObjectStore } from './object-store.ts';
 
@@ -35,7 +35,7 @@ export interface SetGcResult {
 export async function setGarbageCollectable(repoDir: string): Promise<SetGcResult> {
   const dir = path.resolve(repoDir);
   const cfg = readRepoConfig(dir);
-  const lock = RepoLock.acquire(dir, 'set-gc');
+  const { lock } = acquireRecovering(dir, 'set-gc');
   try {
     finishPending(dir);
     const { manifest } = readHead(dir);

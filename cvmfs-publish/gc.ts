@@ -10,7 +10,7 @@ import path from 'node:path';
 import { readCatalog } from './catalog.ts';
 import { RowImageStore } from './catalog-image-store.ts';
 import { objectPath } from './format.ts';
-import { RepoLock } from './lock.ts';
+import { acquireRecovering } from './abort.ts';
 import { isTempObjectName, ObjectStore, verifyAndInflate } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, writeHead } from './repository.ts';
 import { listRevisions } from './revisions.ts';
@@ -28,7 +28,7 @@ export async function garbageCollect(repoDir: string, opts: { keepRevisions?: nu
   const dir = path.resolve(repoDir);
   const cfg = readRepoConfig(dir);
   assertCollectable(dir, cfg); // like `cvmfs_server gc` (cvmfs/server/cvmfs_server_gc.sh): only repositories created collectable
-  const lock = RepoLock.acquire(dir, 'gc');
+  const { lock } = acquireRecovering(dir, 'gc');
   try {
     finishPending(dir);
     const { manifest } = readHead(dir);

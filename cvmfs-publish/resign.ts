@@ -10,10 +10,9 @@ import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../base/errors.ts';
 import { shellWord } from '../base/shell-quote.ts';
-import { recoverDeadHolder, recoveryMessage } from './abort.ts';
+import { acquireRecovering } from './abort.ts';
 import { objectPath } from './format.ts';
 import { certFingerprint } from './keys.ts';
-import { RepoLock } from './lock.ts';
 import { ObjectStore, verifyAndInflate } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readRepoConfig, writeAtomic } from './repository.ts';
 import { signWhitelist } from './whitelist.ts';
@@ -36,9 +35,7 @@ export function resignWhitelist(repoDir: string, opts: { days?: number } = {}): 
   if (!Number.isInteger(days) || days < 1 || days > MAX_WHITELIST_DAYS) {
     throw new UsageError(`whitelist validity of ${days} days is out of range`, { where: '--days', hint: `give a whole number of days from 1 to ${MAX_WHITELIST_DAYS} (default ${cfg.whitelistDays}, cvmfs_server's 30)` });
   }
-  const recovered = recoverDeadHolder(dir);
-  if (recovered) process.stderr.write(`warning: ${recoveryMessage(recovered)}\n`);
-  const lock = RepoLock.acquire(dir, 'resign');
+  const { lock } = acquireRecovering(dir, 'resign');
   try {
     finishPending(dir);
     const { manifest } = readHead(dir);

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { GridforgeError, UsageError } from '../base/errors.ts';
 import { objectPath } from './format.ts';
 import type { Tag } from './history.ts';
-import { RepoLock } from './lock.ts';
+import { acquireRecovering } from './abort.ts';
 import { ObjectStore, verifyAndInflate } from './object-store.ts';
 import { openRepository, type StatResult } from './reader.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, readRepoConfig, writeHead } from './repository.ts';
@@ -48,7 +48,7 @@ export function listRevisions(repoDir: string, limit = Number.MAX_SAFE_INTEGER):
 export async function tagRevision(repoDir: string, name: string, opts: { revision?: number; message?: string } = {}): Promise<Tag> {
   checkTagName(name);
   const cfg = readRepoConfig(repoDir);
-  const lock = RepoLock.acquire(repoDir, `tag ${name}`);
+  const { lock } = acquireRecovering(repoDir, `tag ${name}`);
   try {
     finishPending(repoDir);
     const { manifest } = readHead(repoDir);
@@ -72,7 +72,7 @@ export async function tagRevision(repoDir: string, name: string, opts: { revisio
 /** Publish the root catalog of a tag as a new revision (nested catalogs are shared, not copied). */
 export async function rollback(repoDir: string, tagName: string): Promise<{ revision: number; rootHash: string; tag: string; restoredRevision: number }> {
   const cfg = readRepoConfig(repoDir);
-  const lock = RepoLock.acquire(repoDir, `rollback ${tagName}`);
+  const { lock } = acquireRecovering(repoDir, `rollback ${tagName}`);
   try {
     finishPending(repoDir);
     const { manifest } = readHead(repoDir);

@@ -21,7 +21,7 @@ import type { ChunkRef } from './chunk-params.ts';
 import { MAX_CATALOG_ENTRIES, normalizeRepoPath, type Counters } from './format.ts';
 import { newDir, type Entry, type Meta } from './entry.ts';
 import { RepoLock } from './lock.ts';
-import { recoverDeadHolder, recoveryMessage, type AbortResult } from './abort.ts';
+import { acquireRecovering, type AbortResult } from './abort.ts';
 import { noProgress, type Progress } from '../base/progress.ts';
 import { ObjectStore, removeTempObjects } from './object-store.ts';
 import { finishPending, loadRepoKeys, readHead, readHistory, readReflog, putStockZlibObject, readRepoConfig, stateDir, stockMetainfo, writeHead, type RepoConfig } from './repository.ts';
@@ -189,9 +189,7 @@ export class Transaction {
     const dir = path.resolve(repoDir);
     readRepoConfig(dir); // fail on a non-repository before taking a lock
     // a publisher killed earlier (dead, zombie, pid reused; same host only) left its lock: clear it as `repo abort` does
-    const recovered = recoverDeadHolder(dir);
-    if (recovered) process.stderr.write(`warning: ${recoveryMessage(recovered)}\n`);
-    const lock = RepoLock.acquire(dir, opts.operation ?? 'transaction');
+    const { lock, recovered } = acquireRecovering(dir, opts.operation ?? 'transaction');
     try {
       const tx = new Transaction(dir, lock, opts);
       tx.recovered = recovered;

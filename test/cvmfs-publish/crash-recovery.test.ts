@@ -171,4 +171,16 @@ describe('crash recovery', () => {
     expect(abortTransaction(repo, { force: true }).hadLock).toBe(true);
     await expectCleanPublish(4005, 'after abort --force');
   }, 30_000);
+
+  it('tag, rollback, resign, set-gc and gc clear a dead holder\'s lock by themselves too (no abort first)', () => {
+    const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const dead = () => fs.writeFileSync(lockPath(), JSON.stringify({ host: os.hostname(), pid: 999_999_999, procStart: '1', started: '2026-01-01T00:00:00.000Z', operation: 'publish img', bootId }));
+    for (const args of [['repo', 'tag', repo, 'after-crash'], ['repo', 'rollback', repo, '--tag', 'after-crash'], ['repo', 'resign', repo], ['repo', 'set-gc', repo], ['repo', 'gc', repo]]) {
+      dead();
+      const r = gf(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toContain('recovered: cleared the transaction of a publisher that is no longer running (publish img, pid 999999999');
+      expect(fs.existsSync(lockPath())).toBe(false);
+    }
+  }, 60_000);
 });
