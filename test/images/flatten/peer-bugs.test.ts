@@ -194,13 +194,13 @@ RUN rm /var/lib/dnf/history/history-2016-03-04.sqlite-journal`,
   },
   {
     key: 'wh-link-docker',
-    issue: 'cmssw/el9 images (whiteouts sharing one inode, as Docker writes them: typeflag 0 with a linkname)',
-    what: 'several files removed in one step: overlayfs (Linux >= 5.8) links every whiteout to one inode, and Docker 20.10 writes the later ones as regular entries that carry the first whiteout\'s name as linkname',
+    issue: 'cmssw/el9 images (whiteouts sharing one inode, as Docker writes them: a linkname on the whiteout entry)',
+    what: 'several files removed in one step: overlayfs (Linux >= 5.8) links every whiteout to one inode, and Docker writes the later ones with the first whiteout\'s deleted name as linkname (Docker 20.10: typeflag 0; a writer that keeps the hard link type: typeflag 1)',
     dockerfile: `
 RUN mkdir -p /w/a /w/b && echo x > /w/a/x && echo z > /w/a/z && echo y > /w/b/y && echo keep > /w/keep
 RUN rm /w/a/x /w/a/z /w/b/y`,
     check: (t, l) => {
-      expect(l.flat().some((x) => /^0 w\/(a\/\.wh\.z|b\/\.wh\.y) -> w\/a\/x$/.test(x)), l.flat().filter((x) => x.includes('.wh.')).join(', ')).toBe(true);
+      expect(l.flat().some((x) => /^[01] w\/(a\/\.wh\.z|b\/\.wh\.y) -> w\/a\/x$/.test(x)), l.flat().filter((x) => x.includes('.wh.')).join(', ')).toBe(true);
       expect(t.get('w/keep')?.hash).toBe(sha('keep\n'));
       expect([...t.keys()].filter((p) => /^w\/[ab]\//.test(p))).toEqual([]);
     },
