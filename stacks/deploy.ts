@@ -27,6 +27,12 @@ export interface DeployOptions {
   confirm?: (plan: Plan) => Promise<boolean>;
   onProgress?: (message: string) => void;
   healthTimeoutMs?: number;
+  /**
+   * Stops the deploy when it aborts (a rollout's deadline, Ctrl-C): the SSH session closes, so the
+   * step under way fails and no later step starts; the deploy rejects with the signal's reason.
+   * What was applied stays (a rollout then restores the previous version).
+   */
+  signal?: AbortSignal;
 }
 
 export interface DeployResult {
@@ -64,34 +70,49 @@ export async function deploySite(spec: SiteSpec, opts: DeployOptions = {}): Prom
   const log = opts.onProgress ?? (() => {});
   const overrides: Overrides = { ...opts.overrides, recreateNetwork: opts.recreateNetwork };
   const eff = applyOverrides(spec, overrides);
+  opts.signal?.throwIfAborted();
   const s = await openSession(eff);
+  const stop = () => s.close();
+  opts.signal?.addEventListener('abort', stop, { once: true });
   try {
-    log(`connected to ${s.ssh.label} (Docker ${s.api.serverVersion}, API ${s.api.apiVersion})`);
-    // The health read runs alongside the plan: a no-op deploy then costs one round of reads.
-    const settings0 = deriveSettings(eff);
-    const [plan, health0] = await Promise.all([computePlan(s, eff, overrides), checkHealth(s.docker, settings0.container.name, settings0.services)]);
-    for (const w of plan.warnings) log(`warning: ${w}`);
-    if (plan.changes.length && !opts.yes) {
-      const ok = opts.confirm ? await opts.confirm(plan) : false;
-      if (!ok) {
-        throw new UsageError(`deploy of ${spec.site} needs confirmation (${plan.changes.length} change(s) planned)`, {
-          where: spec.file,
-          hint: 'Review the plan below, then run deploy with --yes (or from a terminal to be asked).',
-          detail: formatPlan(plan).join('\n'),
-        });
-      }
-    }
-    const previous = previousOf(plan.observed.container);
-    if (!plan.changes.length) {
-      return result(plan, false, health0, plan.observed.container, previous, t0, s);
-    }
-    await applyAll(s, plan, log);
-    const health = await healthGate(s, plan, opts.healthTimeoutMs ?? 120_000, log);
-    const ct = await s.docker.inspectContainer(plan.settings.container.name);
-    return result(plan, true, health, ct, previous, t0, s);
+    if (opts.signal?.aborted) stop();
+    return await deployInSession(s, spec, eff, overrides, opts, log, t0);
+  } catch (err) {
+    // a step cut off by the closed session fails with a connection error: report why it stopped
+    if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new GridforgeError(`deploy of ${spec.site} stopped`, { where: spec.file });
+    throw err;
   } finally {
+    opts.signal?.removeEventListener('abort', stop);
     s.close();
   }
+}
+
+async function deployInSession(s: Session, spec: SiteSpec, eff: SiteSpec, overrides: Overrides, opts: DeployOptions, log: (m: string) => void, t0: number): Promise<DeployResult> {
+  log(`connected to ${s.ssh.label} (Docker ${s.api.serverVersion}, API ${s.api.apiVersion})`);
+  // The health read runs alongside the plan: a no-op deploy then costs one round of reads.
+  const settings0 = deriveSettings(eff);
+  const [plan, health0] = await Promise.all([computePlan(s, eff, overrides), checkHealth(s.docker, settings0.container.name, settings0.services)]);
+  for (const w of plan.warnings) log(`warning: ${w}`);
+  if (plan.changes.length && !opts.yes) {
+    const ok = opts.confirm ? await opts.confirm(plan) : false;
+    if (!ok) {
+      throw new UsageError(`deploy of ${spec.site} needs confirmation (${plan.changes.length} change(s) planned)`, {
+        where: spec.file,
+        hint: 'Review the plan below, then run deploy with --yes (or from a terminal to be asked).',
+        detail: formatPlan(plan).join('\n'),
+      });
+    }
+  }
+  const previous = previousOf(plan.observed.container);
+  if (!plan.changes.length) {
+    return result(plan, false, health0, plan.observed.container, previous, t0, s);
+  }
+  opts.signal?.throwIfAborted();
+  await applyAll(s, plan, log);
+  opts.signal?.throwIfAborted();
+  const health = await healthGate(s, plan, opts.healthTimeoutMs ?? 120_000, log);
+  const ct = await s.docker.inspectContainer(plan.settings.container.name);
+  return result(plan, true, health, ct, previous, t0, s);
 }
 
 function result(plan: Plan, changed: boolean, health: HealthResult, ct: any, previous: PreviousState | null, t0: number, s: Session): DeployResult {

@@ -2,9 +2,9 @@
  * The production SiteDriver: wraps the site deploy engine (stacks/index.ts).
  * - describe: loadSiteSpec (zod; exit 2 naming key + fix) -> site, host, container, services;
  * - observe:  siteStatus(spec) -> image, JAliEn version the CE reports, uptime, services, health;
- * - deploy:   deploySite(spec, { overrides: { image, jalienVersion }, yes: true, healthTimeoutMs })
- *             (the engine waits for supervisord health and restores the previous container itself
- *             when health fails);
+ * - deploy:   deploySite(spec, { overrides: { image, jalienVersion }, yes: true, healthTimeoutMs,
+ *             signal }) (the engine waits for supervisord health and restores the previous
+ *             container itself when health fails; the operation's signal stops it at the deadline);
  * - restore:  deploySite with the previous image / JAliEn version as overrides.
  * Connection failures are reported as SiteOperationError({ unreachable: true }).
  */
@@ -109,6 +109,7 @@ export class EngineDriver implements SiteDriver {
         overrides,
         yes: true,
         healthTimeoutMs: Math.max(5000, opts.timeoutMs - 5000),
+        signal: opts.signal, // the rollout's deadline stops the deploy, so a restore never races it
         onProgress: (line) => opts.onProgress?.(line),
       });
     } catch (err) {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanupStale, createLan, createTestHost, type Lan, type LanClient, type TestHost } from '../../support/testhost/index.ts';
 import { initRepository, publishTree, checkout } from '../../../cvmfs-publish/index.ts';
+import { deploySite, loadSiteSpec } from '../../../stacks/index.ts';
 import { buildVoboxImage, cli, siteDoc, snapshot, writeSite, type SiteOpts } from './helpers.ts';
 
 const PREFIX = 'gfdt';
@@ -305,6 +306,34 @@ describe('site deploy to a test host', () => {
     expect(st).toMatchObject({ cron: 'RUNNING', rsyslog: 'RUNNING', sshd: 'RUNNING' });
     expect((await host.exec('docker ps -a --format "{{.Names}}"')).stdout.trim().split('\n')).toEqual(['gfdt-vobox']);
     expect(await lanSees(`${lan.base}.51`)).toBe('02:42:0a:01:02:14');
+  });
+
+  it('a deploy whose signal aborts (a rollout deadline) stops at once with that reason; the next deploy makes the site healthy again', async () => {
+    const before = await inspect();
+    site({ ip: 51, services: ['ce', 'cron', 'rsyslog', 'sshd'] }); // a CE that never becomes healthy
+    const ctl = new AbortController();
+    const t0 = Date.now();
+    const lines: string[] = [];
+    const run = deploySite(loadSiteSpec(siteFile), {
+      yes: true,
+      healthTimeoutMs: 90_000,
+      signal: ctl.signal,
+      onProgress: (l) => {
+        lines.push(l);
+        if (l.startsWith('waiting until')) ctl.abort(new Error('deadline of the test rollout'));
+      },
+    });
+    await expect(run).rejects.toThrow('deadline of the test rollout');
+    expect(Date.now() - t0).toBeLessThan(30_000); // not the 90 s health wait
+    const stoppedAt = lines.length;
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(lines.length).toBe(stoppedAt); // nothing more happened after the abort
+    site({ ip: 51 });
+    const d = await cli(['site', 'deploy', siteFile, '--yes', '--json']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(JSON.parse(d.stdout).health.healthy).toBe(true);
+    expect((await inspect()).Config.Env).toEqual(before.Config.Env);
+    expect((await host.exec('docker ps -a --format "{{.Names}}"')).stdout.trim().split('\n')).toEqual(['gfdt-vobox']);
   });
 
   it('the optional host-side macvlan shim lets the host reach its VO-box', async () => {
