@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { link, openRepository, publishTree } from '../../cvmfs-publish/index.ts';
 import { CLI } from '../support/paths.ts';
+import { projectConfigYaml } from '../support/project-config.ts';
 import { CPUINFO, fakeProc, makeImage, OS_RELEASE, tempDir } from './helpers.ts';
 
 const work = tempDir();
@@ -114,7 +115,7 @@ describe('OS migration workflow', () => {
     // as the issue writes it, without --repo: the repository of gridforge.yaml (here one named by --config)
     const cfg = path.join(work, 'gridforge-migrate.yaml');
     fs.writeFileSync(path.join(work, 'packages.txt'), 'bash\n');
-    fs.writeFileSync(cfg, `prefix: gfprobe\nbases:\n  debian:\n    image: gridforge/base:debian-bookworm\nimages:\n  job:\n    kind: job\n    os: debian\n    packages: packages.txt\nrepository:\n  dir: ${repo}\n  name: alice.example.org\n  keys: ${repo}.keys\n`);
+    fs.writeFileSync(cfg, projectConfigYaml({ prefix: 'gfprobe', repository: { dir: repo, name: 'alice.example.org', keys: `${repo}.keys` } }));
     const fromConfig = await gf(['--config', cfg, 'migrate', 'check', 'containers/fs/singularity/alma9', '--results', db, '--json']);
     expect(fromConfig.exitCode, fromConfig.stderr).toBe(0);
     expect(JSON.parse(fromConfig.stdout).ready).toBe(2);

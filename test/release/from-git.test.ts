@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildJobRunnerJar, checkoutRepo, gridforge, i386Debs, initRepo, moduleShell, removeDir, revisionOf, tempDir } from './helpers.ts';
+import { projectConfigYaml } from '../support/project-config.ts';
 
 let dir: string;
 let git: string;
@@ -17,34 +18,9 @@ let repo: string;
 
 const gitc = (...args: string[]) => execa('git', ['-C', git, ...args], { env: { GIT_AUTHOR_NAME: 'gfrel', GIT_AUTHOR_EMAIL: 'gfrel@example.org', GIT_COMMITTER_NAME: 'gfrel', GIT_COMMITTER_EMAIL: 'gfrel@example.org' } });
 
-function config(extra: { images: string; java32?: { jdk: string; libs: string[] } }): string {
-  return `prefix: gfrel
-bases:
-  debian:
-    image: gridforge/base:debian-bookworm
-images:
-  job:
-    kind: job
-    os: debian
-    packages: packages.txt
-  vobox-slurm:
-    kind: vobox
-    os: debian
-    flavour: slurm
-repository:
-  dir: ${repo}
-  name: alice.gfrel.local
-  keys: ${join(dir, 'keys')}
-release:
-  jalien:
-    arch: el9-x86_64
-    jars: [build/alien-users.jar]
-    images: ${extra.images}
-${extra.java32 ? `  java32:
-    jdk: ${extra.java32.jdk}
-    libs: [${extra.java32.libs.join(', ')}]
-    mountPrefix: /cvmfs/alice.gfrel.local
-` : ''}`;
+function config(extra: { images: string[]; java32?: { jdk: string; libs: string[] } }): string {
+  const release = { images: extra.images, java32: extra.java32 && { ...extra.java32, mountPrefix: '/cvmfs/alice.gfrel.local' } };
+  return projectConfigYaml({ prefix: 'gfrel', vobox: true, repository: { dir: repo, name: 'alice.gfrel.local', keys: join(dir, 'keys') }, release });
 }
 
 beforeAll(async () => {
@@ -54,9 +30,9 @@ beforeAll(async () => {
   await mkdir(join(git, 'build'), { recursive: true });
   await buildJobRunnerJar(join(git, 'build'), 'tagged');
   await writeFile(join(git, 'packages.txt'), 'bash\n');
-  await writeFile(join(git, 'gridforge-plan.yaml'), config({ images: '[job, vobox-slurm]', java32: await i386Debs() }));
-  await writeFile(join(git, 'gridforge-badjava.yaml'), config({ images: '[]', java32: { jdk: join(dir, 'missing-jdk.deb'), libs: [] } }).replace('libs: []', `libs: [${join(dir, 'missing-libc6.deb')}]`));
-  await writeFile(join(git, 'gridforge.yaml'), config({ images: '[]' }));
+  await writeFile(join(git, 'gridforge-plan.yaml'), config({ images: ['job', 'vobox-slurm'], java32: await i386Debs() }));
+  await writeFile(join(git, 'gridforge-badjava.yaml'), config({ images: [], java32: { jdk: join(dir, 'missing-jdk.deb'), libs: [] } }).replace('libs: []', `libs: [${join(dir, 'missing-libc6.deb')}]`));
+  await writeFile(join(git, 'gridforge.yaml'), config({ images: [] }));
   await gitc('init', '-q', '-b', 'main');
   await gitc('add', 'packages.txt', 'gridforge.yaml');
   await gitc('commit', '-q', '-m', 'release candidate');

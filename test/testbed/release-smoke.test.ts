@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgentJar } from '../../testbed/agent-jar.ts';
 import { destroyTestbed, testbedDir } from '../../testbed/index.ts';
 import { JALIEN, REPO_NAME, gf, leftovers, smokeRepo } from './helpers.ts';
+import { projectConfigYaml } from '../support/project-config.ts';
 
 const PREFIX = 'gfts';
 const ENV = { GRIDFORGE_TESTBED_PREFIX: PREFIX };
@@ -38,25 +39,7 @@ beforeAll(async () => {
   repo = await smokeRepo(work);
   git = join(work, 'jalien-src');
   mkdirSync(join(git, 'build'), { recursive: true });
-  writeFileSync(join(git, 'gridforge.yaml'), `prefix: gftb
-bases:
-  debian:
-    image: gridforge/base:debian-bookworm
-images:
-  job:
-    kind: job
-    os: debian
-    packages: packages.txt
-repository:
-  dir: ${repo}
-  name: ${REPO_NAME}
-  keys: ${repo}.keys
-release:
-  jalien:
-    arch: el9-x86_64
-    jars: [build/alien-users.jar]
-    images: []
-`);
+  writeFileSync(join(git, 'gridforge.yaml'), projectConfigYaml({ prefix: 'gftb', repository: { dir: repo, name: REPO_NAME, keys: `${repo}.keys` }, release: { images: [] } }));
   writeFileSync(join(git, 'packages.txt'), 'bash\n');
   await gitc('init', '-q', '-b', 'main');
   await gitc('add', 'gridforge.yaml', 'packages.txt');
