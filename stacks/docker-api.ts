@@ -43,17 +43,25 @@ export function apiAtLeast(v: string, min: string): boolean {
   return a > c || (a === c && b >= d);
 }
 
+/**
+ * The bound on one versioned call (create, start, stop with its grace period, network changes,
+ * inspect): none takes minutes, and a daemon that accepts and never answers must not hang a
+ * deploy or a rollout. Streams (image loads, exec) pass their own.
+ */
+export const DEFAULT_CALL_TIMEOUT_MS = 300_000;
+
 export class DockerApi {
   apiVersion = '1.41';
   serverVersion = '';
   constructor(
     private readonly connect: () => Promise<Duplex>,
     readonly where: string,
+    private readonly callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS,
   ) {}
 
   /** Ask the daemon for its version; later calls use min(daemon, client) API version. */
   async negotiate(): Promise<{ apiVersion: string; serverVersion: string; minApiVersion: string }> {
-    const r = await this.raw('GET', '/version');
+    const r = await this.raw('GET', '/version', undefined, { timeoutMs: this.callTimeoutMs });
     if (r.status !== 200) throw new DockerApiError(r.status, `docker /version failed: ${r.body.toString()}`, this.where);
     const v = JSON.parse(r.body.toString()) as { ApiVersion: string; Version: string; MinAPIVersion: string };
     this.apiVersion = apiAtLeast(v.ApiVersion, CLIENT_MAX_API) ? CLIENT_MAX_API : v.ApiVersion;
@@ -145,7 +153,7 @@ export class DockerApi {
 
   /** Versioned call; JSON result; throws on status >= 400 unless listed in `ok`. */
   async call<T = any>(method: string, path: string, body?: unknown, ok: number[] = []): Promise<{ status: number; data: T }> {
-    const r = await this.raw(method, `/v${this.apiVersion}${path}`, body);
+    const r = await this.raw(method, `/v${this.apiVersion}${path}`, body, { timeoutMs: this.callTimeoutMs });
     if (r.status >= 400 && !ok.includes(r.status)) {
       let msg = r.body.toString().trim();
       try {
