@@ -19,7 +19,9 @@
  *      (target: <= 1 s per 100 entries, the CLI);
  *   4. `image flatten <engine ref>` (engine -> engine) vs `docker import` of the finished
  *      flattened layer tar (target <= 1.15x) and vs `docker export | docker import`.
- * The machine may be shared: the load average is printed with the table.
+ * The machine may be shared: the load average is printed with the table and with every run,
+ * and the CPU time (user + sys of the process and the children it reaped: igzip/pigz, not the
+ * registry's or dockerd's) beside the wall time of every method run as our child.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -48,11 +50,13 @@ const say = (m: string) => process.stderr.write(`bench: ${m}\n`);
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const settle = () => execFileSync('sync');
 
-/** Seconds of one child process; fails with its stderr's tail. */
-function timed(cmd: string, argv: string[], env: Record<string, string> = {}): Promise<{ s: number; stdout: string }> {
+interface Sample { s: number; cpu: number; stdout: string }
+
+/** Wall seconds and CPU seconds (user + sys, its reaped children included: pigz, igzip) of one child process; fails with its stderr's tail. */
+function timed(cmd: string, argv: string[], env: Record<string, string> = {}): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GRIDFORGE_QUIET: '1', ...env } });
+    const child = spawn('/usr/bin/time', ['-f', '__CPU__ %U %S', cmd, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GRIDFORGE_QUIET: '1', ...env } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => { out += d; });
@@ -60,8 +64,9 @@ function timed(cmd: string, argv: string[], env: Record<string, string> = {}): P
     child.on('error', reject);
     child.on('close', (code) => {
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      const m = /__CPU__ ([\d.]+) ([\d.]+)/.exec(err);
       if (code !== 0) reject(new Error(`${cmd} ${argv.join(' ')} failed (${code}): ${err.slice(-2000)}`));
-      else resolve({ s, stdout: out });
+      else resolve({ s, cpu: m ? Number(m[1]) + Number(m[2]) : NaN, stdout: out });
     });
   });
 }
@@ -183,81 +188,66 @@ async function main(): Promise<void> {
     let n = 0;
     const fresh = async () => { const r = path.join(work, `repo-${++n}`); await initRepo(r); settle(); return r; };
     const peer: Record<'skopeo' | 'umoci' | 'publish', number[]> = { skopeo: [], umoci: [], publish: [] };
-    const methods: Record<string, () => Promise<number>> = {
-      'image sync (registry, 1 entry) -> fresh repo': async () => {
-        const r = await fresh();
-        return (await gf(['image', 'sync', one, '--repo', r, '--tmp-dir', work])).s;
-      },
-      'image sandbox <docker-archive> --repo': async () => {
-        const r = await fresh();
-        return (await gf(['image', 'sandbox', archive, '--repo', r, '--path', TREE_PATH, '--tmp-dir', work])).s;
-      },
+    type Timing = { s: number; cpu?: number };
+    const cliOnly = (x: Sample): Timing => ({ s: x.s, cpu: x.cpu });
+    const unchanged = (x: Sample): Timing => {
+      if (!/nothing changed/.test(x.stdout)) throw new Error(`resync changed something: ${x.stdout.slice(-500)}`);
+      return cliOnly(x);
+    };
+    // `docker ...` rows: the work happens in dockerd, not in a child of ours, so no CPU column
+    const engine = async (x: Promise<Sample>, rmi: string): Promise<Timing> => { settle(); const r = await x; await execa('docker', ['rmi', rmi], { reject: false }); return { s: r.s }; };
+    const methods: Record<string, () => Promise<Timing>> = {
+      'image sync (registry, 1 entry) -> fresh repo': async () => cliOnly(await gf(['image', 'sync', one, '--repo', await fresh(), '--tmp-dir', work])),
+      'image sandbox <docker-archive> --repo': async () => cliOnly(await gf(['image', 'sandbox', archive, '--repo', await fresh(), '--path', TREE_PATH, '--tmp-dir', work])),
       'peers: skopeo copy + umoci unpack + repo publish': async () => {
         const r = await fresh();
         const oci = path.join(work, `peer-oci-${n}`);
         const bundle = path.join(work, `peer-bundle-${n}`);
-        const a = (await timed('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg!.host}/job:v1`, `oci:${oci}:v1`])).s;
-        const b = (await timed('umoci', ['unpack', '--rootless', '--image', `${oci}:v1`, bundle])).s;
-        const c = (await gf(['repo', 'publish', r, path.join(bundle, 'rootfs'), '--path', TREE_PATH])).s;
-        peer.skopeo.push(a); peer.umoci.push(b); peer.publish.push(c);
-        return a + b + c;
+        const a = await timed('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg!.host}/job:v1`, `oci:${oci}:v1`]);
+        const b = await timed('umoci', ['unpack', '--rootless', '--image', `${oci}:v1`, bundle]);
+        const c = await gf(['repo', 'publish', r, path.join(bundle, 'rootfs'), '--path', TREE_PATH]);
+        peer.skopeo.push(a.s); peer.umoci.push(b.s); peer.publish.push(c.s);
+        return { s: a.s + b.s + c.s, cpu: a.cpu + b.cpu + c.cpu };
       },
-      [`resync, ${ENTRIES} entries, nothing changed (CLI)`]: async () => {
-        const { s, stdout } = await gf(['image', 'sync', hundred, '--repo', repo100, '--tmp-dir', work]);
-        if (!/nothing changed/.test(stdout)) throw new Error(`resync changed something: ${stdout.slice(-500)}`);
-        return s;
-      },
-      [`resync, ${ENTRIES} entries, nothing changed (CLI, sources through tsx)`]: async () => {
-        const { s, stdout } = await gfTsx(['image', 'sync', hundred, '--repo', repo100, '--tmp-dir', work]);
-        if (!/nothing changed/.test(stdout)) throw new Error(`resync changed something: ${stdout.slice(-500)}`);
-        return s;
-      },
+      [`resync, ${ENTRIES} entries, nothing changed (CLI)`]: async () => unchanged(await gf(['image', 'sync', hundred, '--repo', repo100, '--tmp-dir', work])),
+      [`resync, ${ENTRIES} entries, nothing changed (CLI, sources through tsx)`]: async () => unchanged(await gfTsx(['image', 'sync', hundred, '--repo', repo100, '--tmp-dir', work])),
       [`resync, ${ENTRIES} entries, nothing changed (syncImages in process)`]: async () => {
         const t0 = process.hrtime.bigint();
+        const c0 = process.cpuUsage();
         const r = await syncImages({ wishList: hundred, repo: repo100, tmpDir: work });
         if (r.revision !== undefined || r.plan.unchanged.length !== SMALL_REPOS) throw new Error('in-process resync changed something');
-        return Number(process.hrtime.bigint() - t0) / 1e9;
+        const c = process.cpuUsage(c0);
+        return { s: Number(process.hrtime.bigint() - t0) / 1e9, cpu: (c.user + c.system) / 1e6 };
       },
-      'image flatten <engine ref> (engine -> engine)': async () => {
-        settle();
-        const s = (await gf(['image', 'flatten', BENCH_TAG, '--tag', FLAT_TAG, '--tmp-dir', work])).s;
-        await execa('docker', ['rmi', FLAT_TAG], { reject: false });
-        return s;
-      },
-      'docker import of the finished flattened layer tar': async () => {
-        settle();
-        const s = (await timed('docker', ['import', floorLayer, FLOOR_TAG])).s;
-        await execa('docker', ['rmi', FLOOR_TAG], { reject: false });
-        return s;
-      },
+      'image flatten <engine ref> (engine -> engine)': async () => engine(gf(['image', 'flatten', BENCH_TAG, '--tag', FLAT_TAG, '--tmp-dir', work]), FLAT_TAG),
+      'docker import of the finished flattened layer tar': async () => engine(timed('docker', ['import', floorLayer, FLOOR_TAG]), FLOOR_TAG),
       'docker export | docker import': async () => {
-        settle();
         const c = `gfsync-bench-exp-${process.pid}`;
-        const s = (await timed('sh', ['-c', `docker create --name ${c} ${BENCH_TAG} /x >/dev/null && docker export ${c} | docker import - ${EXPORT_TAG} >/dev/null; rc=$?; docker rm -f ${c} >/dev/null; exit $rc`])).s;
-        await execa('docker', ['rmi', EXPORT_TAG], { reject: false });
-        return s;
+        return engine(timed('sh', ['-c', `docker create --name ${c} ${BENCH_TAG} /x >/dev/null && docker export ${c} | docker import - ${EXPORT_TAG} >/dev/null; rc=$?; docker rm -f ${c} >/dev/null; exit $rc`]), EXPORT_TAG);
       },
     };
-    const samples: Record<string, number[]> = Object.fromEntries(Object.keys(methods).map((k) => [k, []]));
+    const samples: Record<string, Timing[]> = Object.fromEntries(Object.keys(methods).map((k) => [k, []]));
     for (let r = 0; r < runs; r++) {
       for (const [name, fn] of Object.entries(methods)) {
-        const s = await fn();
-        samples[name].push(s);
-        say(`run ${r + 1}/${runs}  ${name}: ${s.toFixed(2)} s`);
+        const t = await fn();
+        samples[name].push(t);
+        say(`run ${r + 1}/${runs}  ${name}: ${t.s.toFixed(2)} s${t.cpu !== undefined ? `, CPU ${t.cpu.toFixed(2)} s` : ''} (load ${os.loadavg()[0].toFixed(1)})`);
       }
     }
-    const med = (k: string) => median(samples[k]);
+    const med = (k: string) => median(samples[k].map((t) => t.s));
+    const medCpu = (k: string) => (samples[k][0].cpu === undefined ? '-' : median(samples[k].map((t) => t.cpu!)).toFixed(2));
     const keys = Object.keys(methods);
-    const rows = keys.map((k) => [k, med(k).toFixed(2), samples[k].map((s) => s.toFixed(2)).join(' ')]);
+    const rows = keys.map((k) => [k, med(k).toFixed(2), samples[k].map((t) => t.s.toFixed(2)).join(' '), medCpu(k)]);
     const mode = buildStillCurrent() ? 'compiled build of a private copy of the sources' : 'private copy, but its build went STALE during the runs';
     console.log(`\n${job.ref}: ${inspect.RootFS.Layers.length} layer(s), ${(inspect.Size / 1e6).toFixed(0)} MB, ${files} paths; in the registry ${(regBytes / 1e6).toFixed(0)} MB (gzip); ${runs} runs; ${os.cpus().length} cores; load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; CLI runs the ${mode}\n`);
-    console.log(formatTable(['method', 'median s', 'runs (s)'], rows));
+    console.log(formatTable(['method', 'median s', 'runs (s)', 'median CPU s (user+sys)'], rows));
     console.log(`\npeers' stages (medians): skopeo copy ${median(peer.skopeo).toFixed(2)} s, umoci unpack ${median(peer.umoci).toFixed(2)} s, repo publish ${median(peer.publish).toFixed(2)} s`);
     const [syncK, archK, peerK, cliK, tsxK, libK, flatK, floorK, expK] = keys;
     const ratio = (a: string, b: string) => med(a) / med(b);
     console.log('');
     console.log(formatTable(['ratio', 'value', 'target'], [
       ['image sync / image sandbox <archive> --repo', ratio(syncK, archK).toFixed(2), '<= 1.2'],
+      ['the same, CPU time (user+sys; less sensitive to the load of others)', (Number(medCpu(syncK)) / Number(medCpu(archK))).toFixed(2), '(info)'],
       ['peers (skopeo + umoci + publish) / image sync', ratio(peerK, syncK).toFixed(2), '(info)'],
       [`resync of ${ENTRIES} entries, CLI (s per 100 entries)`, (med(cliK) * 100 / ENTRIES).toFixed(2), '<= 1 s'],
       [`resync of ${ENTRIES} entries, CLI through tsx (s per 100 entries)`, (med(tsxK) * 100 / ENTRIES).toFixed(2), '(info)'],
