@@ -78,7 +78,7 @@ export class RepositorySink implements SandboxSink {
   }
 }
 
-export async function writeSandboxToRepository(opts: SandboxOptions & { repo: string; path: string; tag?: string; message?: string }): Promise<SandboxResult & { repo: string; path: string; revision: number; rootHash: string }> {
+export async function writeSandboxToRepository(opts: SandboxOptions & { repo: string; path: string; tag?: string; message?: string; beforeCommit?: (tx: Transaction) => Promise<void> }): Promise<SandboxResult & { repo: string; path: string; revision: number; rootHash: string }> {
   const base = cleanRepoPath(opts.path);
   if (!fs.existsSync(opts.repo)) throw new UsageError('no such repository directory', { where: opts.repo, hint: 'Create it with gridforge repo init.' });
   const tx = openTransaction(opts.repo, { operation: `image sandbox ${opts.source} -> ${base}`, onProgress: opts.onProgress });
@@ -93,6 +93,8 @@ export async function writeSandboxToRepository(opts: SandboxOptions & { repo: st
   }
   (opts.onProgress ?? noProgress)(`committing ${opts.repo}:${base}`);
   try {
+    // more changes in the same revision (image sync: its links and state with the last tree)
+    if (opts.beforeCommit) await opts.beforeCommit(tx);
     const c = await tx.commit({ tag: opts.tag, message: opts.message ?? `sandbox ${opts.source} -> ${base}` });
     return { ...result, repo: opts.repo, path: base, revision: c.revision, rootHash: c.rootHash };
   } catch (e) {
