@@ -167,6 +167,22 @@ RUN rm /var/lib/dnf/history/history-2016-03-04.sqlite-journal`,
     },
   },
   {
+    key: 'implicit-parents',
+    issue: 'apple/container#1797 (a layer from Bazel rules_img: no directory entries, a hard link in a directory the layer never names)',
+    what: 'files and a hard link whose parent directories have no entry of their own in the layer: they are made implicitly, as containerd and Docker do',
+    layers: () => [
+      layerTar([
+        { path: 'app/bin/app', data: 'app\n', mode: 0o755 }, { path: 'app/bin/app.runfiles/_main/main.go', data: 'go\n' },
+        { path: 'app/bin/app.runfiles/_main/app_/app', type: 'hardlink', link: 'app/bin/app' },
+      ]),
+    ],
+    check: (t) => {
+      expect(t.get('app/bin/app.runfiles/_main/app_/app')?.hash).toBe(sha('app\n'));
+      expect(t.get('app/bin/app.runfiles/_main/app_/app')?.group).toBe('app/bin/app');
+      expect(t.get('app/bin/app.runfiles/_main/app_')?.type).toBe('dir');
+    },
+  },
+  {
     key: 'wh-hardlink',
     issue: 'cmssw/el9 images (whiteouts shipped as hard link entries, typeflag 1; cvmfs/cvmfs#4286)',
     what: '.wh. whiteouts (and an opaque marker) that are hard link entries: linked to the deleted file of the first whiteout (as a tar writer that keys hard links by inode names them), to a whiteout of the same layer, and, in a later layer, to paths that no longer exist',
