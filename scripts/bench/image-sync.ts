@@ -1,6 +1,6 @@
 /**
  * Benchmark: `gridforge image sync` against the other ways of getting the same image into a
- * CernVM-FS repository, in one invocation (release/image-sync/README.md states the targets).
+ * CernVM-FS repository, in one invocation (figures in release/image-sync/README.md).
  *
  *   node --import tsx scripts/bench/image-sync.ts [--runs 3] [--keep]
  *
@@ -8,8 +8,10 @@
  * engine has none; else a Debian image with python3 from gridforge/base:debian-bookworm), saved
  * once with `docker save` (the archive) and pushed once with skopeo into a local registry
  * (Debian's `docker-registry` on loopback, test/images/registry/helpers.ts; skopeo gzips the
- * layers as any registry push does). Then, medians of --runs, every command a child process as a
- * user runs it (scripts/bin/gridforge.mjs), methods interleaved per run:
+ * layers as any registry push does). Then, medians (and fastest) of --runs, methods interleaved
+ * per run, every gridforge command a child process as a user runs it: scripts/bin/gridforge.mjs of
+ * a private copy of the sources, compiled by scripts/build.mjs (the checkout is shared and edited,
+ * which would leave its build stale; one resync row runs the checkout through tsx):
  *   1. `image sync <one-entry wish list> --repo <fresh repo>` vs `image sandbox <archive> --repo`
  *      (target: sync <= 1.2x the archive);
  *   2. the peers' pipeline (cvmfs DUCC, cvmfs-singularity-sync): `skopeo copy docker://... oci:`,
