@@ -14,6 +14,7 @@
 // one large file keeps more than one core busy.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
 import { nextCut, thresholdOf } from './chunk-detector.mjs';
 import { adler32, isIncompressible, storedBlocks, storedZlib, trailer } from './object-compression.mjs';
@@ -91,7 +92,8 @@ function cutsAt(bytes, at, threshold) {
 
 /**
  * Store `size` bytes (read through `readAt(buf, off, len, pos)`, which fills exactly `len` bytes
- * or throws) as chunks. ctx: { params {min, avg, max}, key (32 bytes, digestOf), digests: Map key -> object hash, prev:
+ * or throws) as chunks. ctx: { params {min, avg, max}, key (32 bytes, digestOf), fd + fdStart (the
+ * descriptor readAt reads, if any: lets a second thread check previous chunks), digests: Map key -> object hash, prev:
  * previous chunk list of this file [{offset, size, hash, digest}] or undefined, exists(hash,
  * suffix), write(compressed, hash, suffix) -> created }. Returns { sole: Buffer } for a file of
  * one piece, else { chunks: [{offset, size, hash, digest, created}] }.
@@ -104,27 +106,17 @@ export async function storeChunks(readAt, size, ctx) {
   const prevEnd = prev.length > 0 ? prev[prev.length - 1].offset + prev[prev.length - 1].size : 0;
   prev.forEach((c, i) => prevAt.set(c.offset, i));
 
-  // A previous chunk still holds when its bytes are the same and so is what decided its cut: a cut
-  // at `max` bytes, the file's end (then the file must still end there), or the byte at the cut.
-  // Its bytes are streamed through the digest in pieces small enough to stay in the CPU's cache
-  // (1 GiB read and digested in 0.14 s so, 0.23 s in whole chunks), and not kept: the chunk's
-  // object is known. Only when that object has gone is the chunk read again, to be stored.
-  const piece = Buffer.allocUnsafe(VERIFY_PIECE);
-  const cutBytes = Buffer.allocUnsafe(33);
-  const holds = (c) => {
-    const endsFile = c.offset + c.size === prevEnd;
-    const needsNext = c.size < max && !endsFile;
-    if (c.offset + c.size + (needsNext ? 1 : 0) > size || (endsFile && c.offset + c.size !== size)) return false;
-    const mac = macOf(ctx.key);
-    for (let at = 0; at < c.size; at += VERIFY_PIECE) {
-      const len = Math.min(VERIFY_PIECE, c.size - at);
-      readAt(piece, 0, len, c.offset + at);
-      mac.setAAD(len === VERIFY_PIECE ? piece : piece.subarray(0, len));
+  const verifier = { readAt, size, max, prevEnd, key: ctx.key, threshold };
+  const holds = chunkHolder(verifier);
+  // The later previous chunks are checked on the other core meanwhile (verify-lane.mjs), through
+  // the same descriptor: proving a large file unchanged is most of a small edit's republish.
+  const lane = ctx.fd !== undefined && prev.length >= LANE_MIN_CHUNKS ? startLane(ctx.fd, ctx.fdStart ?? 0, verifier, prev, Math.ceil(prev.length / 2)) : undefined;
+  const held = async (i) => {
+    if (lane && i >= lane.from) {
+      const r = await lane.results;
+      if (r) return r[i - lane.from];
     }
-    if (tagOf(mac) !== c.digest) return false;
-    if (!needsNext) return true;
-    readAt(cutBytes, 0, 33, c.offset + c.size - 32);
-    return cutsAt(cutBytes, 32, threshold);
+    return holds(prev[i]);
   };
 
   const chunks = [];
@@ -161,7 +153,7 @@ export async function storeChunks(readAt, size, ctx) {
     let carry;
     while (s < size) {
       const i = prevAt.get(s);
-      if (i !== undefined && holds(prev[i])) {
+      if (i !== undefined && (await held(i))) {
         await emit(s, undefined, prev[i], prev[i].size);
         s += prev[i].size;
         carry = undefined;
@@ -182,8 +174,59 @@ export async function storeChunks(readAt, size, ctx) {
     await Promise.allSettled(running);
     err.createdChunks = chunks.filter((c) => c.created).map((c) => c.hash);
     throw err;
+  } finally {
+    await lane?.stop(); // before the caller closes the descriptor the lane reads
   }
   return { chunks };
+}
+
+/**
+ * The check of a previous chunk: it still holds when its bytes are the same and so is what decided
+ * its cut: a cut at `max` bytes, the file's end (then the file must still end there), or the byte
+ * at the cut. Its bytes are streamed through the digest in pieces small enough to stay in the CPU's
+ * cache (1 GiB read and digested in 0.14 s so, 0.23 s in whole chunks), and not kept: the chunk's
+ * object is known. Only when that object has gone is the chunk read again, to be stored.
+ * v: { readAt, size (of the file now), max, prevEnd (where the previous list ended), key, threshold }.
+ */
+export function chunkHolder(v) {
+  const piece = Buffer.allocUnsafe(VERIFY_PIECE);
+  const cutBytes = Buffer.allocUnsafe(33);
+  return (c) => {
+    const endsFile = c.offset + c.size === v.prevEnd;
+    const needsNext = c.size < v.max && !endsFile;
+    if (c.offset + c.size + (needsNext ? 1 : 0) > v.size || (endsFile && c.offset + c.size !== v.size)) return false;
+    const mac = macOf(v.key);
+    for (let at = 0; at < c.size; at += VERIFY_PIECE) {
+      const len = Math.min(VERIFY_PIECE, c.size - at);
+      v.readAt(piece, 0, len, c.offset + at);
+      mac.setAAD(len === VERIFY_PIECE ? piece : piece.subarray(0, len));
+    }
+    if (tagOf(mac) !== c.digest) return false;
+    if (!needsNext) return true;
+    v.readAt(cutBytes, 0, 33, c.offset + c.size - 32);
+    return cutsAt(cutBytes, 32, v.threshold);
+  };
+}
+
+/** Below this many previous chunks (128 MiB at the default sizes) a second thread costs more than it saves. */
+const LANE_MIN_CHUNKS = 16;
+
+/**
+ * Check prev[from..] on a worker thread reading descriptor `fd` (worker threads share the
+ * process's descriptors; positioned reads do not move an offset). results: a promise of one
+ * boolean per chunk, or undefined when the lane failed (the chunks are then checked here).
+ */
+function startLane(fd, start, v, prev, from) {
+  const w = new Worker(new URL('./verify-lane.mjs', import.meta.url), {
+    workerData: { fd, start, size: v.size, max: v.max, prevEnd: v.prevEnd, key: v.key, threshold: v.threshold, chunks: prev.slice(from).map(({ offset, size, digest }) => ({ offset, size, digest })) },
+    execArgv: [],
+  });
+  const results = new Promise((resolve) => {
+    w.once('message', (r) => resolve(r));
+    w.once('error', () => resolve(undefined));
+    w.once('exit', () => resolve(undefined));
+  });
+  return { from, results, stop: () => w.terminate() };
 }
 
 /** Read exactly `len` bytes at `pos` of descriptor `fd` (a short read is reported by `onShort(missing)`). */

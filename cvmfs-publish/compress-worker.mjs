@@ -66,7 +66,7 @@ async function storeChunked(job) {
     const readAt = content ? (buf, off, len, pos) => void content.copy(buf, off, pos, pos + len) : fdReader(fd, job.offset ?? 0, (missing) => short(job, missing));
     let r;
     try {
-      r = await storeChunks(readAt, job.size, { params: chunking, key: chunkKey, digests, prev: job.prev, exists: (h, suffix) => fs.existsSync(dest(h, suffix)), write: writeObject });
+      r = await storeChunks(readAt, job.size, { params: chunking, key: chunkKey, digests, prev: job.prev, fd, fdStart: job.offset ?? 0, exists: (h, suffix) => fs.existsSync(dest(h, suffix)), write: writeObject });
     } catch (e) {
       for (const h of e.createdChunks ?? []) fs.rmSync(dest(h, 'P'), { force: true });
       throw e;

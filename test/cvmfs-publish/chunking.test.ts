@@ -461,3 +461,43 @@ describe('the chunk key: unchanged chunks known by a keyed digest', () => {
     expect((await verifyRepository(repo)).problems).toEqual([]);
   }, 60_000);
 });
+
+describe('previous chunks checked on a second thread (chunk-store.mjs startLane)', () => {
+  it('an edit in the later half (the lane\'s), then in the earlier half, stores only the edited chunks; a shorter file too', async () => {
+    const params = { min: 256 << 10, avg: 512 << 10, max: 1 << 20 };
+    const dir = tmpDir('chunk-lane');
+    try {
+      const repo = path.join(dir, 'repo');
+      const src = path.join(dir, 'src');
+      fs.mkdirSync(src);
+      const file = path.join(src, 'f.bin');
+      let data = mixedContent(48 << 20, 23);
+      fs.writeFileSync(file, data);
+      await initRepository(repo, { name: 'lane.example.org', chunking: params });
+      await publishTree(repo, src, 'sw');
+      const chunksOf = async () => (await (await openRepository(repo)).stat('sw/f.bin'))!.chunks!;
+      for (const at of [0.8, 0.2]) {
+        const before = await chunksOf();
+        expect(before.length).toBeGreaterThan(32);
+        crypto.randomFillSync(data, Math.floor(data.length * at), 4096);
+        fs.writeFileSync(file, data);
+        await publishTree(repo, src, 'sw');
+        const after = await chunksOf();
+        const known = new Set(before.map((c) => c.hash));
+        const fresh = after.filter((c) => !known.has(c.hash));
+        expect(fresh.length, `edit at ${at}`).toBeGreaterThan(0);
+        expect(fresh.length, `edit at ${at}`).toBeLessThanOrEqual(3);
+        expect(after.map((c) => c.offset + c.size)).toEqual(cutPoints(data, params));
+        expect(sha256(await (await openRepository(repo)).readFile('sw/f.bin'))).toBe(sha256(data));
+      }
+      data = data.subarray(0, data.length - (5 << 20)); // the lane's last chunks no longer exist
+      fs.writeFileSync(file, data);
+      await publishTree(repo, src, 'sw');
+      expect((await chunksOf()).map((c) => c.offset + c.size)).toEqual(cutPoints(data, params));
+      expect(sha256(await (await openRepository(repo)).readFile('sw/f.bin'))).toBe(sha256(data));
+      expect((await verifyRepository(repo)).problems).toEqual([]);
+    } finally {
+      rmrf(dir);
+    }
+  }, 90_000);
+});

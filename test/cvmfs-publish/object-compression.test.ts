@@ -42,7 +42,7 @@ function chunked(b: Buffer, max: number): Buffer[] {
 
 describe('stored zlib streams', () => {
   it('inflate to the content with an independent zlib, at every block boundary', () => {
-    for (const n of [0, 1, 65534, 65535, 65536, 131070, 131071, 300_000]) {
+    for (const n of [0, 1, 65534, 65535, 65536, 131070, 131071, 300_000, (16 << 20) + 7]) {
       const content = randomBytes(n);
       const z = storedZlib(content);
       expect(z.subarray(0, 2).toString('hex')).toBe('7801');
