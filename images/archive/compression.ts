@@ -138,3 +138,41 @@ export async function gzipFile(src: string, dst: string, level = 6): Promise<{ d
   }
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
+
+export interface Inflater {
+  /** Compressed bytes in (the caller writes and ends it). */
+  input: NodeJS.WritableStream & { destroy(): void };
+  /** Plain bytes out. */
+  output: Readable;
+  /** Resolves when the decompressor finished cleanly; rejects with its error otherwise. */
+  done: Promise<void>;
+  stop(): void;
+}
+
+/** A gzip decompressor fed by the caller (igzip, else pigz, else zlib), for data that arrives as a stream. */
+export function gzipInflater(): Inflater {
+  if (!hasIgzip() && !hasPigz()) {
+    const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
+    const done = new Promise<void>((res, rej) => { gunzip.on('end', res); gunzip.on('error', rej); });
+    return { input: gunzip, output: gunzip, done, stop: () => gunzip.destroy() };
+  }
+  const cmd = hasIgzip() ? 'igzip' : 'pigz';
+  const child: ChildProcess = spawn(cmd, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin!.on('error', () => { /* reported through the exit code */ });
+  let stderr = '';
+  child.stderr!.on('data', (d) => { stderr += d; });
+  const done = new Promise<void>((res, rej) => {
+    child.on('error', rej);
+    child.on('close', (code) => (code === 0 ? res() : rej(new Error(`${cmd} -dc failed (${code}): ${stderr.trim()}`))));
+  });
+  return {
+    input: child.stdin!,
+    output: child.stdout!,
+    done,
+    stop: () => {
+      child.stdin!.destroy();
+      child.stdout!.destroy();
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}

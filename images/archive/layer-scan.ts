@@ -182,8 +182,8 @@ interface ScanContext {
 }
 
 const CHUNK = 1 << 20;
-const SPACE_CHECK_EVERY = 64 << 20;
-const SPACE_MARGIN = 512 << 20;
+export const SPACE_CHECK_EVERY = 64 << 20;
+export const SPACE_MARGIN = 512 << 20;
 
 class Aborted extends Error {}
 

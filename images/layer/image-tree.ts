@@ -54,7 +54,7 @@ export async function loadImageTree(source: string, opts: ImageTreeOptions = {})
   const say = opts.onProgress ?? noProgress;
   say(`reading ${source}`);
   const src = isRegistryRef(source)
-    ? await openRegistryImage(source, { tmpDir: opts.tmpDir, platform: opts.platform, onProgress: say })
+    ? await openRegistryImage(source, { tmpDir: opts.tmpDir, platform: opts.platform, maxLayerSize: opts.maxLayerSize, onProgress: say })
     : await openImageSource(source, { tmpDir: opts.tmpDir, onFallback: (why) => say(`  engine layer store not used (${why}): streaming docker save`) });
   let spoolDir: string;
   try {

@@ -13,6 +13,9 @@ import { UsageError } from '../../base/errors.ts';
 import { noProgress, type Progress } from '../../base/progress.ts';
 import { MAX_CONFIG_JSON } from '../archive/limits.ts';
 import { downloadBlob } from './blob.ts';
+import { downloadInflated } from './inflate-blob.ts';
+import { resolveScanLimits } from '../archive/limits.ts';
+import crypto from 'node:crypto';
 import { RegistryClient } from './client.ts';
 import { MT_OCI_INDEX, resolveImage, type Descriptor } from './manifest.ts';
 import { formatPlatform, parsePlatform } from './platform.ts';
@@ -20,6 +23,8 @@ import { parseRegistryRef, refName, type RegistryRef } from './reference.ts';
 
 export interface PullOptions {
   tmpDir?: string;
+  /** Largest uncompressed layer (bytes); default the scan limits' (images/archive/limits.ts). */
+  maxLayerSize?: number;
   /** os/arch[/variant]; default linux/amd64. */
   platform?: string;
   onProgress?: Progress;
@@ -33,6 +38,27 @@ export interface PulledLayout {
   /** Digest of the index the manifest was picked from, if any. */
   indexDigest?: string;
   close(): void;
+}
+
+/** gzip layer media types and their plain counterparts (OCI image-spec media-types.md; Docker image manifest v2.2). */
+const PLAIN_OF: Record<string, string> = {
+  'application/vnd.oci.image.layer.v1.tar+gzip': 'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip': 'application/vnd.docker.image.rootfs.diff.tar',
+};
+const GZIP_LAYER_TYPES = new Set(Object.keys(PLAIN_OF));
+
+/**
+ * The config's DiffIDs when they can name plain layers (one sha256 digest per layer), else
+ * undefined (layers are then stored as they come; the scan reports what is wrong with the config).
+ */
+function diffIdsOf(configFile: string, layers: number): string[] | undefined {
+  try {
+    const ids = (JSON.parse(fs.readFileSync(configFile, 'utf8')) as { rootfs?: { diff_ids?: unknown } }).rootfs?.diff_ids;
+    if (!Array.isArray(ids) || ids.length !== layers || !ids.every((x) => typeof x === 'string' && /^sha256:[0-9a-f]{64}$/.test(x))) return undefined;
+    return ids as string[];
+  } catch {
+    return undefined;
+  }
 }
 
 const blobPath = (dir: string, digest: string) => path.join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
@@ -84,16 +110,34 @@ export async function pullToLayout(source: string, opts: PullOptions = {}): Prom
     if (config.size > MAX_CONFIG_JSON) throw new UsageError(`the image config is ${config.size} bytes (at most ${MAX_CONFIG_JSON})`, { where, hint: 'The image is malformed.' });
     await downloadBlob(client, config, blobPath(dir, config.digest), `${where} (config ${config.digest})`);
     const layers = manifest.doc.layers as Descriptor[];
+    // gzip layers are inflated while they download (inflate-blob.ts), stored under their DiffID
+    const diffIds = diffIdsOf(blobPath(dir, config.digest), layers.length);
+    const maxBytes = resolveScanLimits({ maxLayerSize: opts.maxLayerSize }).maxLayerSize;
+    const plainOf = new Map<string, { digest: string; size: number }>();
     const seen = new Set<string>([config.digest, manifest.digest]);
-    const unique = layers.filter((l) => !seen.has(l.digest) && seen.add(l.digest));
+    const unique = layers.map((l, i) => ({ l, i })).filter(({ l }) => !seen.has(l.digest) && seen.add(l.digest));
     let done = 0;
-    await inPairs(unique, async (l) => {
-      await downloadBlob(client, l, blobPath(dir, l.digest), `${where} (layer ${l.digest})`);
+    await inPairs(unique, async ({ l, i }) => {
+      const diffId = diffIds?.[i];
+      if (diffId && GZIP_LAYER_TYPES.has(l.mediaType ?? '') && !seen.has(diffId)) {
+        seen.add(diffId);
+        const size = await downloadInflated(client, l, blobPath(dir, diffId), `${where} (layer ${l.digest})`, { maxBytes, spaceDir: dir });
+        plainOf.set(l.digest, { digest: diffId, size });
+      } else await downloadBlob(client, l, blobPath(dir, l.digest), `${where} (layer ${l.digest})`);
       say(`  layer ${++done}/${unique.length} downloaded (${(l.size / 1048576).toFixed(1)} MiB, ${l.digest.slice(0, 19)})`);
     });
+    // the layout names the plain layers: a manifest of its own, the registry's digest kept in PulledLayout
+    let layoutManifest = { digest: manifest.digest, bytes: manifest.bytes };
+    if (plainOf.size > 0) {
+      const doc = { ...manifest.doc, layers: layers.map((l) => (plainOf.has(l.digest) ? { ...l, mediaType: PLAIN_OF[l.mediaType!], ...plainOf.get(l.digest)! } : l)) };
+      const bytes = Buffer.from(JSON.stringify(doc));
+      layoutManifest = { digest: `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`, bytes };
+      fs.writeFileSync(blobPath(dir, layoutManifest.digest), bytes);
+      for (const d of plainOf.keys()) fs.rmSync(blobPath(dir, d), { force: true });
+    }
     const name = refName(ref);
     const annotations = name ? { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': ref.tag! } : undefined;
-    fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MT_OCI_INDEX, manifests: [{ mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length, ...(annotations ? { annotations } : {}) }] }));
+    fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MT_OCI_INDEX, manifests: [{ mediaType: manifest.mediaType, digest: layoutManifest.digest, size: layoutManifest.bytes.length, ...(annotations ? { annotations } : {}) }] }));
     return { dir, ref, manifestDigest: manifest.digest, indexDigest: index?.digest, close };
   } catch (e) {
     close();

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { CLI, gf, makeFixture, skopeoPush, startRegistry, type Fixture, type Registry } from './helpers.ts';
+import { CLI, gf, makeBombLayout, makeFixture, skopeoPush, startRegistry, type Fixture, type Registry } from './helpers.ts';
 
 let reg: Registry;
 let work: string;
@@ -128,5 +128,18 @@ describe('bad registry input', () => {
       expect(r.stderr).toContain(`blob ${layer} from ${reg.host} hashes to sha256:`);
       expectNothingWritten(out);
     }
+  }, 60_000);
+
+  it('a gzip layer that inflates beyond the per-layer limit stops while it downloads (exit 2 naming the layer); nothing is written', async () => {
+    await skopeoPush(reg, makeBombLayout(work, 48 << 20), 'bomb', 'fixture/bomb:1');
+    const out = path.join(work, 'out', 'bomb-oci');
+    const r = await gf(['image', 'flatten', `docker://${reg.host}/fixture/bomb:1`, '--oci', out, '--tmp-dir', tmp], { GRIDFORGE_MAX_LAYER_SIZE: '8M' });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/uncompressed layer is larger than the per-layer limit of 8 MiB \(\d+ bytes so far\)/);
+    expect(r.stderr).toContain(`docker://${reg.host}/fixture/bomb:1 (layer sha256:`);
+    expect(r.stderr).toContain('decompression bomb');
+    expectNothingWritten(out);
+    const ok = await gf(['image', 'flatten', `docker://${reg.host}/fixture/bomb:1`, '--oci', out, '--tmp-dir', tmp, '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
   }, 60_000);
 });

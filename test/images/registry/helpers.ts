@@ -172,6 +172,14 @@ export function makeFixture(work: string): Fixture {
   return { multi, amd64, arm64, amd64ManifestDigest: amdDesc.digest, arm64ManifestDigest: armDesc.digest, indexDigest: `sha256:${sha256hex(index)}` };
 }
 
+/** A one-layer image whose gzip layer (a few KiB) inflates to a file of `plainBytes` zeros: a decompression bomb for small limits. */
+export function makeBombLayout(work: string, plainBytes: number): string {
+  const img = image('amd64', [layerTar([{ path: 'zeros', data: Buffer.alloc(plainBytes) }])], [true]);
+  const dir = path.join(work, 'fixture-bomb');
+  writeLayout(dir, [img.config, ...img.layers, img.manifest], { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha256hex(img.manifest)}`, size: img.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'bomb' } });
+  return dir;
+}
+
 /** skopeo copy (all platforms) from an OCI layout into the registry. */
 export async function skopeoPush(reg: Registry, layout: string, refName: string, target: string, extra: string[] = []): Promise<void> {
   await execa('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', ...extra, `oci:${layout}:${refName}`, `docker://${reg.host}/${target}`]);
