@@ -10,11 +10,12 @@ import { GridforgeError } from '../../base/errors.ts';
 import { openExclusive } from '../../base/safe-fs.ts';
 import type { RegistryClient } from './client.ts';
 import type { Descriptor } from './manifest.ts';
-import { backoff, discard, NetworkError, sleep } from './transport.ts';
+import { backoff, discard, NetworkError, sleep, type Response } from './transport.ts';
 
 class Mismatch extends GridforgeError {}
 
-async function downloadOnce(client: RegistryClient, d: Descriptor, file: string, where: string): Promise<void> {
+/** GET a blob (the response body is the caller's to read); a missing blob or an error status fails naming it. */
+export async function requestBlob(client: RegistryClient, d: Descriptor, where: string): Promise<Response> {
   const res = await client.request(client.path('blobs', d.digest), { method: 'GET' }, `blob ${d.digest}`);
   if (res.status === 404) {
     discard(res);
@@ -24,18 +25,40 @@ async function downloadOnce(client: RegistryClient, d: Descriptor, file: string,
     discard(res);
     throw new GridforgeError(`registry ${client.ref.registry} answered HTTP ${res.status} for blob ${d.digest}`, { where, hint: 'Check the registry.' });
   }
+  return res;
+}
+
+/** Counts and hashes a blob's bytes as they arrive: more than the descriptor says stops at once; finish() checks size and digest. */
+export class BlobCheck {
+  private readonly hash = crypto.createHash('sha256');
+  private n = 0;
+  constructor(private readonly client: RegistryClient, private readonly d: Descriptor, private readonly where: string) {}
+
+  add(c: Buffer, body: { destroy(): void }): void {
+    this.n += c.length;
+    if (this.n > this.d.size) {
+      body.destroy();
+      throw new Mismatch(`blob ${this.d.digest} from ${this.client.ref.registry} is larger than the ${this.d.size} bytes its descriptor says`, { where: this.where, hint: 'The registry storage is tampered or broken; nothing was written.' });
+    }
+    this.hash.update(c);
+  }
+
+  finish(): void {
+    const got = `sha256:${this.hash.digest('hex')}`;
+    if (this.n !== this.d.size || got !== this.d.digest) {
+      throw new Mismatch(`blob ${this.d.digest} from ${this.client.ref.registry} ${this.n !== this.d.size ? `is ${this.n} bytes, its descriptor says ${this.d.size}` : `hashes to ${got}`}`, { where: this.where, hint: 'The registry storage is tampered or broken (or a proxy altered the transfer); nothing was written.' });
+    }
+  }
+}
+
+async function downloadOnce(client: RegistryClient, d: Descriptor, file: string, where: string): Promise<void> {
+  const res = await requestBlob(client, d, where);
   const fd = openExclusive(file, 0o600);
-  const hash = crypto.createHash('sha256');
-  let n = 0;
+  const check = new BlobCheck(client, d, where);
   try {
     for await (const chunk of res.body) {
       const c = chunk as Buffer;
-      n += c.length;
-      if (n > d.size) {
-        res.body.destroy();
-        throw new Mismatch(`blob ${d.digest} from ${client.ref.registry} is larger than the ${d.size} bytes its descriptor says`, { where, hint: 'The registry storage is tampered or broken; nothing was written.' });
-      }
-      hash.update(c);
+      check.add(c, res.body);
       let w = 0;
       while (w < c.length) w += fs.writeSync(fd, c, w, c.length - w);
     }
@@ -45,18 +68,17 @@ async function downloadOnce(client: RegistryClient, d: Descriptor, file: string,
   } finally {
     fs.closeSync(fd);
   }
-  const got = `sha256:${hash.digest('hex')}`;
-  if (n !== d.size || got !== d.digest) {
-    throw new Mismatch(`blob ${d.digest} from ${client.ref.registry} ${n !== d.size ? `is ${n} bytes, its descriptor says ${d.size}` : `hashes to ${got}`}`, { where, hint: 'The registry storage is tampered or broken (or a proxy altered the transfer); nothing was written.' });
-  }
+  check.finish();
 }
 
-/** Download `d` into `file` (which must not exist); on any failure `file` is removed. */
-export async function downloadBlob(client: RegistryClient, d: Descriptor, file: string, where: string): Promise<void> {
+/**
+ * Run `once` (a transfer into `file`) with the registry's retries: a network error starts it
+ * again from scratch after a backoff; any failure removes `file`.
+ */
+export async function withBlobRetries<T>(client: RegistryClient, d: Descriptor, file: string, where: string, once: () => Promise<T>): Promise<T> {
   for (let n = 1; ; n++) {
     try {
-      await downloadOnce(client, d, file, where);
-      return;
+      return await once();
     } catch (e) {
       fs.rmSync(file, { force: true });
       if (!(e instanceof NetworkError) || n >= client.t.attempts) {
@@ -66,4 +88,9 @@ export async function downloadBlob(client: RegistryClient, d: Descriptor, file: 
       await sleep(backoff(client.t, n));
     }
   }
+}
+
+/** Download `d` into `file` (which must not exist); on any failure `file` is removed. */
+export function downloadBlob(client: RegistryClient, d: Descriptor, file: string, where: string): Promise<void> {
+  return withBlobRetries(client, d, file, where, () => downloadOnce(client, d, file, where));
 }

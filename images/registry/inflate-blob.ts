@@ -8,7 +8,6 @@
  * DiffID itself is checked by the layer scan. Any failure removes the file; a broken transfer is
  * started again from scratch, with backoff, up to the retries.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { once } from 'node:events';
 import { GridforgeError, UsageError } from '../../base/errors.ts';
@@ -18,7 +17,8 @@ import { SPACE_CHECK_EVERY, SPACE_MARGIN } from '../archive/layer-scan.ts';
 import { formatBytes, LAYER_SIZE_ENV } from '../archive/limits.ts';
 import type { RegistryClient } from './client.ts';
 import type { Descriptor } from './manifest.ts';
-import { backoff, discard, NetworkError, sleep } from './transport.ts';
+import { BlobCheck, requestBlob, withBlobRetries } from './blob.ts';
+import { NetworkError } from './transport.ts';
 
 export interface InflateLimits {
   /** Largest plain layer (bytes). */
@@ -28,15 +28,10 @@ export interface InflateLimits {
 }
 
 async function inflateOnce(client: RegistryClient, d: Descriptor, file: string, where: string, limits: InflateLimits): Promise<number> {
-  const res = await client.request(client.path('blobs', d.digest), { method: 'GET' }, `blob ${d.digest}`);
-  if (res.status !== 200) {
-    discard(res);
-    if (res.status === 404) throw new GridforgeError(`registry ${client.ref.registry} has no blob ${d.digest} in ${client.ref.repository}`, { where, hint: 'The manifest names a blob the registry lost; push the image again.' });
-    throw new GridforgeError(`registry ${client.ref.registry} answered HTTP ${res.status} for blob ${d.digest}`, { where, hint: 'Check the registry.' });
-  }
+  const res = await requestBlob(client, d, where);
   const fd = openExclusive(file, 0o600);
   const inflater = gzipInflater();
-  const hash = crypto.createHash('sha256');
+  const check = new BlobCheck(client, d, where);
   let plain = 0;
   let finished = false;
   const writing = (async () => {
@@ -63,26 +58,17 @@ async function inflateOnce(client: RegistryClient, d: Descriptor, file: string, 
   writing.catch((e) => { writeError = e; }); // awaited below
   inflater.done.catch(() => undefined);
   try {
-    let n = 0;
     try {
       for await (const chunk of res.body) {
         const c = chunk as Buffer;
-        n += c.length;
-        if (n > d.size) {
-          res.body.destroy();
-          throw new GridforgeError(`blob ${d.digest} from ${client.ref.registry} is larger than the ${d.size} bytes its descriptor says`, { where, hint: 'The registry storage is tampered or broken; nothing was written.' });
-        }
-        hash.update(c);
+        check.add(c, res.body);
         if (!inflater.input.write(c)) await Promise.race([once(inflater.input as unknown as NodeJS.EventEmitter, 'drain'), writing]);
       }
     } catch (e) {
       if (e instanceof GridforgeError || e === writeError) throw e;
       throw new NetworkError((e as Error).message, (e as NodeJS.ErrnoException).code);
     }
-    const got = `sha256:${hash.digest('hex')}`;
-    if (n !== d.size || got !== d.digest) {
-      throw new GridforgeError(`blob ${d.digest} from ${client.ref.registry} ${n !== d.size ? `is ${n} bytes, its descriptor says ${d.size}` : `hashes to ${got}`}`, { where, hint: 'The registry storage is tampered or broken (or a proxy altered the transfer); nothing was written.' });
-    }
+    check.finish();
     inflater.input.end();
     await writing;
     try {
@@ -99,17 +85,6 @@ async function inflateOnce(client: RegistryClient, d: Descriptor, file: string, 
 }
 
 /** Download gzip blob `d` inflated into `file` (which must not exist); returns the plain size. On any failure `file` is removed. */
-export async function downloadInflated(client: RegistryClient, d: Descriptor, file: string, where: string, limits: InflateLimits): Promise<number> {
-  for (let n = 1; ; n++) {
-    try {
-      return await inflateOnce(client, d, file, where, limits);
-    } catch (e) {
-      fs.rmSync(file, { force: true });
-      if (!(e instanceof NetworkError) || n >= client.t.attempts) {
-        if (e instanceof NetworkError) throw new GridforgeError(`registry ${client.ref.registry} failed: blob ${d.digest}: ${e.message} (after ${n} attempts)`, { where, hint: 'Check the registry and the network.' });
-        throw e;
-      }
-      await sleep(backoff(client.t, n));
-    }
-  }
+export function downloadInflated(client: RegistryClient, d: Descriptor, file: string, where: string, limits: InflateLimits): Promise<number> {
+  return withBlobRetries(client, d, file, where, () => inflateOnce(client, d, file, where, limits));
 }
