@@ -180,6 +180,18 @@ export function makeBombLayout(work: string, plainBytes: number): string {
   return dir;
 }
 
+/**
+ * A two-layer image whose layers are one tar twice: gzipped, then plain (so the plain blob's digest
+ * is the gzip layer's DiffID); a second file in the top layer tells them apart after flattening.
+ */
+export function makeTwinLayerLayout(work: string): string {
+  const l = layerTar([{ path: 'twin/', type: 'dir' }, { path: 'twin/file', data: 'same layer twice\n' }]);
+  const img = image('amd64', [l, l], [true, false]);
+  const dir = path.join(work, 'fixture-twin');
+  writeLayout(dir, [img.config, ...img.layers, img.manifest], { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha256hex(img.manifest)}`, size: img.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'twin' } });
+  return dir;
+}
+
 /** skopeo copy (all platforms) from an OCI layout into the registry. */
 export async function skopeoPush(reg: Registry, layout: string, refName: string, target: string, extra: string[] = []): Promise<void> {
   await execa('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', ...extra, `oci:${layout}:${refName}`, `docker://${reg.host}/${target}`]);

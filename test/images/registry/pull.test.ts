@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffTrees, treeFromDir } from '../flatten/helpers.ts';
-import { gf, makeFixture, skopeoPush, startRegistry, type Fixture, type Registry } from './helpers.ts';
+import { gf, makeFixture, makeTwinLayerLayout, skopeoPush, startRegistry, type Fixture, type Registry } from './helpers.ts';
 
 let reg: Registry;
 let work: string;
@@ -45,6 +45,12 @@ describe('docker:// sources', () => {
   it('flatten by tag picks linux/amd64 from the index and equals the flattened local layout', async () => {
     expect(local.amd64).not.toBe(local.arm64);
     expect(await flattenDigest(`docker://${reg.host}/fixture/multi:1`)).toBe(local.amd64);
+  }, 30_000);
+
+  it('gzip layers inflated while they download: an image holding one layer gzipped and plain equals its local layout', async () => {
+    const twin = makeTwinLayerLayout(work);
+    await skopeoPush(reg, twin, 'twin', 'fixture/twin:1');
+    expect(await flattenDigest(`docker://${reg.host}/fixture/twin:1`)).toBe(await flattenDigest(twin));
   }, 30_000);
 
   it('--platform linux/arm64 picks the arm64 image', async () => {
