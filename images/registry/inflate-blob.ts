@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { GridforgeError, UsageError } from '../../base/errors.ts';
 import { openExclusive } from '../../base/safe-fs.ts';
 import { gzipInflater } from '../archive/compression.ts';
-import { SPACE_CHECK_EVERY, SPACE_MARGIN } from '../archive/layer-scan.ts';
+import { LayerStreamScan, SPACE_CHECK_EVERY, SPACE_MARGIN, type Prescan } from '../archive/layer-scan.ts';
 import { formatBytes, LAYER_SIZE_ENV } from '../archive/limits.ts';
 import type { RegistryClient } from './client.ts';
 import type { Descriptor } from './manifest.ts';
@@ -27,11 +27,14 @@ export interface InflateLimits {
   spaceDir: string;
 }
 
-async function inflateOnce(client: RegistryClient, d: Descriptor, file: string, where: string, limits: InflateLimits): Promise<number> {
+async function inflateOnce(client: RegistryClient, d: Descriptor, file: string, where: string, limits: InflateLimits): Promise<Prescan> {
   const res = await requestBlob(client, d, where);
   const fd = openExclusive(file, 0o600);
   const inflater = gzipInflater();
   const check = new BlobCheck(client, d, where);
+  // the plain layer is hashed (its DiffID) and its tar headers read as it is written: the layer
+  // scan then takes this result instead of reading the layer again (as for docker save, engine.ts)
+  const scan = new LayerStreamScan(file, 0, { label: where, maxBytes: limits.maxBytes });
   let plain = 0;
   let finished = false;
   const writing = (async () => {
@@ -44,6 +47,7 @@ async function inflateOnce(client: RegistryClient, d: Descriptor, file: string, 
           hint: `A small blob that expands this much is a decompression bomb; if the layer is genuine, raise the limit with --max-layer-size <size> (environment ${LAYER_SIZE_ENV}, e.g. 200G).`,
         });
       }
+      scan.push(chunk);
       let w = 0;
       while (w < chunk.length) w += fs.writeSync(fd, chunk, w, chunk.length - w);
       sinceCheck += chunk.length;
@@ -77,14 +81,18 @@ async function inflateOnce(client: RegistryClient, d: Descriptor, file: string, 
       throw new UsageError(`layer ${d.digest} is not a valid gzip stream (${(e as Error).message})`, { where, hint: 'The image was pushed broken; push it again.' });
     }
     finished = true;
-    return plain;
+    const { digest, complete } = scan.finish();
+    return { digest, complete, error: scan.error, entries: scan.entries, total: scan.total };
   } finally {
     if (!finished) inflater.stop();
     fs.closeSync(fd);
   }
 }
 
-/** Download gzip blob `d` inflated into `file` (which must not exist); returns the plain size. On any failure `file` is removed. */
-export function downloadInflated(client: RegistryClient, d: Descriptor, file: string, where: string, limits: InflateLimits): Promise<number> {
+/**
+ * Download gzip blob `d` inflated into `file` (which must not exist); returns the scan of the
+ * plain layer (its digest, size and entries). On any failure `file` is removed.
+ */
+export function downloadInflated(client: RegistryClient, d: Descriptor, file: string, where: string, limits: InflateLimits): Promise<Prescan> {
   return withBlobRetries(client, d, file, where, () => inflateOnce(client, d, file, where, limits));
 }

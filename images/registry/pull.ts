@@ -15,6 +15,7 @@ import { MAX_CONFIG_JSON } from '../archive/limits.ts';
 import { downloadBlob } from './blob.ts';
 import { downloadInflated } from './inflate-blob.ts';
 import { resolveScanLimits } from '../archive/limits.ts';
+import type { Prescan } from '../archive/layer-scan.ts';
 import crypto from 'node:crypto';
 import { RegistryClient } from './client.ts';
 import { MT_OCI_INDEX, resolveImage, type Descriptor } from './manifest.ts';
@@ -37,6 +38,8 @@ export interface PulledLayout {
   manifestDigest: string;
   /** Digest of the index the manifest was picked from, if any. */
   indexDigest?: string;
+  /** Scans of the layers inflated while they downloaded, by DiffID (images/archive takes them instead of a second pass). */
+  prescans: Map<string, Prescan>;
   close(): void;
 }
 
@@ -114,6 +117,7 @@ export async function pullToLayout(source: string, opts: PullOptions = {}): Prom
     const diffIds = diffIdsOf(blobPath(dir, config.digest), layers.length);
     const maxBytes = resolveScanLimits({ maxLayerSize: opts.maxLayerSize }).maxLayerSize;
     const plainOf = new Map<string, { digest: string; size: number }>();
+    const prescans = new Map<string, Prescan>();
     const seen = new Set<string>([config.digest, manifest.digest]);
     const unique = layers.map((l, i) => ({ l, i })).filter(({ l }) => !seen.has(l.digest) && seen.add(l.digest));
     let done = 0;
@@ -121,8 +125,9 @@ export async function pullToLayout(source: string, opts: PullOptions = {}): Prom
       const diffId = diffIds?.[i];
       if (diffId && GZIP_LAYER_TYPES.has(l.mediaType ?? '') && !seen.has(diffId)) {
         seen.add(diffId);
-        const size = await downloadInflated(client, l, blobPath(dir, diffId), `${where} (layer ${l.digest})`, { maxBytes, spaceDir: dir });
-        plainOf.set(l.digest, { digest: diffId, size });
+        const scan = await downloadInflated(client, l, blobPath(dir, diffId), `${where} (layer ${l.digest})`, { maxBytes, spaceDir: dir });
+        plainOf.set(l.digest, { digest: diffId, size: scan.total });
+        prescans.set(diffId, scan);
       } else await downloadBlob(client, l, blobPath(dir, l.digest), `${where} (layer ${l.digest})`);
       say(`  layer ${++done}/${unique.length} downloaded (${(l.size / 1048576).toFixed(1)} MiB, ${l.digest.slice(0, 19)})`);
     });
@@ -138,7 +143,7 @@ export async function pullToLayout(source: string, opts: PullOptions = {}): Prom
     const name = refName(ref);
     const annotations = name ? { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': ref.tag! } : undefined;
     fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MT_OCI_INDEX, manifests: [{ mediaType: manifest.mediaType, digest: layoutManifest.digest, size: layoutManifest.bytes.length, ...(annotations ? { annotations } : {}) }] }));
-    return { dir, ref, manifestDigest: manifest.digest, indexDigest: index?.digest, close };
+    return { dir, ref, manifestDigest: manifest.digest, indexDigest: index?.digest, prescans, close };
   } catch (e) {
     close();
     throw e;
