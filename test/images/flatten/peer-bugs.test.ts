@@ -21,8 +21,8 @@ import { checkout, initRepository } from '../../../cvmfs-publish/index.ts';
 import { syncImages } from '../../../release/image-sync/index.ts';
 import { catalogXattr } from '../../cvmfs-publish/helpers.ts';
 import { startRegistry, type Registry } from '../registry/helpers.ts';
-import { diffTrees, exportTree, layerTar, PREFIX, removeImages, treeFromDir, treeFromTarFile, type Tree } from './helpers.ts';
-import { buildImage, buildTinyBase, capsOfDir, exportWithXattrs, extractWithXattrs, layerOf, loadHandMade, rawEntries, repoExpect, sandboxExpect } from './peer-fixtures.ts';
+import { diffTrees, dockerBuild, exportTree, layerTar, PREFIX, removeImages, treeFromDir, treeFromTarFile, type Tree } from './helpers.ts';
+import { buildTinyBase, capsOfDir, exportWithXattrs, extractWithXattrs, layerOf, loadHandMade, rawEntries, repoExpect, sandboxExpect } from './peer-fixtures.ts';
 
 const BASE = `${PREFIX}-peerbase:${process.pid}`;
 const sha = (s: string) => crypto.createHash('sha256').update(s).digest('hex');
@@ -277,10 +277,10 @@ async function buildFixture(f: Fixture): Promise<void> {
   if (f.layers) return loadHandMade(tagOf(f), f.layers(), work);
   let from = BASE;
   if (f.parent) {
-    await buildImage(parentTagOf(f), `FROM ${BASE}${f.parent}\n`);
+    await dockerBuild(parentTagOf(f), `FROM ${BASE}${f.parent}\n`);
     from = parentTagOf(f);
   }
-  await buildImage(tagOf(f), `FROM ${from}${f.dockerfile}\n`);
+  await dockerBuild(tagOf(f), `FROM ${from}${f.dockerfile}\n`);
 }
 
 /** Run `fn` over `items`, `n` at a time. */

@@ -42,17 +42,6 @@ export async function buildTinyBase(tag: string): Promise<void> {
   }
 }
 
-/** `docker build` of a Dockerfile text (classic builder, like the oracle suite). */
-export async function buildImage(tag: string, dockerfile: string): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-peerctx-`));
-  try {
-    fs.writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
-    await execa('docker', ['build', '-q', '-t', tag, dir], { env: { DOCKER_BUILDKIT: '0' } });
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** A hand-made image (uncompressed layer tars) into the engine with `docker load`. */
 export async function loadHandMade(tag: string, layers: Buffer[], work: string): Promise<void> {
   const file = path.join(work, `${tag.replace(/[^a-z0-9]/gi, '_')}.tar`);
