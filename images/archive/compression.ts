@@ -142,22 +142,34 @@ export async function gzipFile(src: string, dst: string, level = 6): Promise<{ d
 export interface Inflater {
   /** Compressed bytes in (the caller writes and ends it). */
   input: NodeJS.WritableStream & { destroy(): void };
-  /** Plain bytes out. */
-  output: Readable;
-  /** Resolves when the decompressor finished cleanly; rejects with its error otherwise. */
+  /** Resolves when every plain byte is in the file and the decompressor finished cleanly; rejects with its error otherwise. */
   done: Promise<void>;
   stop(): void;
 }
 
-/** A gzip decompressor fed by the caller (igzip, else pigz, else zlib), for data that arrives as a stream. */
-export function gzipInflater(): Inflater {
-  if (!hasIgzip() && !hasPigz()) {
+/**
+ * A gzip decompressor fed by the caller (`tool`; default igzip, else pigz, else zlib), for data that arrives as a
+ * stream, writing the plain bytes straight into `outFd` (a file the caller opened for writing and
+ * keeps): the child process writes them itself, so they never pass through this process (the
+ * caller reads the file behind it, images/registry/inflate-blob.ts).
+ */
+export type GzipTool = 'igzip' | 'pigz' | 'zlib';
+
+/** The gzip decompressors this machine has, fastest first (zlib, in process, always). */
+export function gzipTools(): GzipTool[] {
+  return [...(hasIgzip() ? ['igzip' as const] : []), ...(hasPigz() ? ['pigz' as const] : []), 'zlib'];
+}
+
+export function gzipInflater(outFd: number, tool: GzipTool = gzipTools()[0]): Inflater {
+  if (tool === 'zlib') {
     const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
-    const done = new Promise<void>((res, rej) => { gunzip.on('end', res); gunzip.on('error', rej); });
-    return { input: gunzip, output: gunzip, done, stop: () => gunzip.destroy() };
+    const out = fs.createWriteStream('', { fd: outFd, autoClose: false, fs: { write: fs.write, close: (_fd: number, cb: (e: null) => void) => cb(null) } as never });
+    gunzip.pipe(out);
+    const done = new Promise<void>((res, rej) => { out.on('finish', res); out.on('error', rej); gunzip.on('error', rej); });
+    return { input: gunzip, done, stop: () => { gunzip.unpipe(out); gunzip.destroy(); out.destroy(); } };
   }
-  const cmd = hasIgzip() ? 'igzip' : 'pigz';
-  const child: ChildProcess = spawn(cmd, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const cmd = tool;
+  const child: ChildProcess = spawn(cmd, ['-dc'], { stdio: ['pipe', outFd, 'pipe'] });
   child.stdin!.on('error', () => { /* reported through the exit code */ });
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; });
@@ -167,11 +179,9 @@ export function gzipInflater(): Inflater {
   });
   return {
     input: child.stdin!,
-    output: child.stdout!,
     done,
     stop: () => {
       child.stdin!.destroy();
-      child.stdout!.destroy();
       if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
