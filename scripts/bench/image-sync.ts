@@ -21,6 +21,9 @@
  *      (target: <= 1 s per 100 entries, the CLI);
  *   4. `image flatten <engine ref>` (engine -> engine) vs `docker import` of the finished
  *      flattened layer tar (target <= 1.15x) and vs `docker export | docker import`.
+ * Every timed run starts on a quiet machine (quiet.ts: writeback done, under 10% of the cores busy:
+ * dockerd's clean-up of the image the previous row imported no longer lands on the next row), and
+ * sync and the archive take turns going first.
  * The machine may be shared: the load average is printed with the table and with every run,
  * and the CPU time (user + sys of the process and the children it reaped: igzip/pigz, not the
  * registry's or dockerd's) beside the wall time of every method run as our child.
@@ -35,6 +38,7 @@ import { formatTable } from '../lib/output.ts';
 import { buildIsCurrent, PROJECT_FILES } from '../build-stamp.mjs';
 import { CLI, skopeoPush, startRegistry, type Registry } from '../../test/images/registry/helpers.ts';
 import { imageConfig, layerTar, sha256hex } from '../../test/images/flatten/helpers.ts';
+import { waitQuiet } from './quiet.ts';
 
 const args = process.argv.slice(2);
 const runs = Math.max(1, Number(args[args.indexOf('--runs') + 1] ?? 3) || 3);
@@ -50,7 +54,9 @@ const TREE_PATH = 'containers/fs/singularity/job';
 
 const say = (m: string) => process.stderr.write(`bench: ${m}\n`);
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
-const settle = () => execFileSync('sync');
+/** Before every timed run: writeback done and the machine quiet (quiet.ts); runs that started on a busy machine are counted. */
+let notQuiet = 0;
+const settle = async () => { if ((await waitQuiet()).timedOut) notQuiet++; };
 
 interface Sample { s: number; cpu: number; stdout: string }
 
@@ -188,7 +194,7 @@ async function main(): Promise<void> {
     const { syncImages } = await import('../../release/image-sync/index.ts');
     process.env.GRIDFORGE_QUIET = '1';
     let n = 0;
-    const fresh = async () => { const r = path.join(work, `repo-${++n}`); await initRepo(r); settle(); return r; };
+    const fresh = async () => { const r = path.join(work, `repo-${++n}`); await initRepo(r); await settle(); return r; };
     const peer: Record<'skopeo' | 'umoci' | 'publish', number[]> = { skopeo: [], umoci: [], publish: [] };
     type Timing = { s: number; cpu?: number };
     const cliOnly = (x: Sample): Timing => ({ s: x.s, cpu: x.cpu });
@@ -197,7 +203,7 @@ async function main(): Promise<void> {
       return cliOnly(x);
     };
     // `docker ...` rows: the work happens in dockerd, not in a child of ours, so no CPU column
-    const engine = async (x: Promise<Sample>, rmi: string): Promise<Timing> => { settle(); const r = await x; await execa('docker', ['rmi', rmi], { reject: false }); return { s: r.s }; };
+    const engine = async (x: () => Promise<Sample>, rmi: string): Promise<Timing> => { await settle(); const r = await x(); await execa('docker', ['rmi', rmi], { reject: false }); return { s: r.s }; };
     const methods: Record<string, () => Promise<Timing>> = {
       'image sync (registry, 1 entry) -> fresh repo': async () => cliOnly(await gf(['image', 'sync', one, '--repo', await fresh(), '--tmp-dir', work])),
       'image sandbox <docker-archive> --repo': async () => cliOnly(await gf(['image', 'sandbox', archive, '--repo', await fresh(), '--path', TREE_PATH, '--tmp-dir', work])),
@@ -221,16 +227,20 @@ async function main(): Promise<void> {
         const c = process.cpuUsage(c0);
         return { s: Number(process.hrtime.bigint() - t0) / 1e9, cpu: (c.user + c.system) / 1e6 };
       },
-      'image flatten <engine ref> (engine -> engine)': async () => engine(gf(['image', 'flatten', BENCH_TAG, '--tag', FLAT_TAG, '--tmp-dir', work]), FLAT_TAG),
-      'docker import of the finished flattened layer tar': async () => engine(timed('docker', ['import', floorLayer, FLOOR_TAG]), FLOOR_TAG),
+      'image flatten <engine ref> (engine -> engine)': async () => engine(() => gf(['image', 'flatten', BENCH_TAG, '--tag', FLAT_TAG, '--tmp-dir', work]), FLAT_TAG),
+      'docker import of the finished flattened layer tar': async () => engine(() => timed('docker', ['import', floorLayer, FLOOR_TAG]), FLOOR_TAG),
       'docker export | docker import': async () => {
         const c = `gfsync-bench-exp-${process.pid}`;
-        return engine(timed('sh', ['-c', `docker create --name ${c} ${BENCH_TAG} /x >/dev/null && docker export ${c} | docker import - ${EXPORT_TAG} >/dev/null; rc=$?; docker rm -f ${c} >/dev/null; exit $rc`]), EXPORT_TAG);
+        return engine(() => timed('sh', ['-c', `docker create --name ${c} ${BENCH_TAG} /x >/dev/null && docker export ${c} | docker import - ${EXPORT_TAG} >/dev/null; rc=$?; docker rm -f ${c} >/dev/null; exit $rc`]), EXPORT_TAG);
       },
     };
     const samples: Record<string, Timing[]> = Object.fromEntries(Object.keys(methods).map((k) => [k, []]));
     for (let r = 0; r < runs; r++) {
-      for (const [name, fn] of Object.entries(methods)) {
+      // sync and the archive take turns going first, so neither always follows the same method
+      const order = Object.entries(methods);
+      if (r % 2 === 1) [order[0], order[1]] = [order[1], order[0]];
+      for (const [name, fn] of order) {
+        if (name.startsWith('resync')) await settle(); // the other rows settle in fresh()/engine()
         const t = await fn();
         samples[name].push(t);
         say(`run ${r + 1}/${runs}  ${name}: ${t.s.toFixed(2)} s${t.cpu !== undefined ? `, CPU ${t.cpu.toFixed(2)} s` : ''} (load ${os.loadavg()[0].toFixed(1)})`);
@@ -242,7 +252,7 @@ async function main(): Promise<void> {
     const best = (k: string) => Math.min(...samples[k].map((t) => t.s));
     const rows = keys.map((k) => [k, med(k).toFixed(2), best(k).toFixed(2), samples[k].map((t) => t.s.toFixed(2)).join(' '), medCpu(k)]);
     const mode = buildStillCurrent() ? 'compiled build of a private copy of the sources' : 'private copy, but its build went STALE during the runs';
-    console.log(`\n${job.ref}: ${inspect.RootFS.Layers.length} layer(s), ${(inspect.Size / 1e6).toFixed(0)} MB, ${files} paths; in the registry ${(regBytes / 1e6).toFixed(0)} MB (gzip); ${runs} runs; ${os.cpus().length} cores; load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; CLI runs the ${mode}\n`);
+    console.log(`\n${job.ref}: ${inspect.RootFS.Layers.length} layer(s), ${(inspect.Size / 1e6).toFixed(0)} MB, ${files} paths; in the registry ${(regBytes / 1e6).toFixed(0)} MB (gzip); ${runs} runs; ${os.cpus().length} cores; load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; CLI runs the ${mode}; every timed run started on a quiet machine (quiet.ts)${notQuiet ? ` except ${notQuiet} that waited 30 s in vain` : ''}\n`);
     console.log(formatTable(['method', 'median s', 'fastest s', 'runs (s)', 'median CPU s (user+sys)'], rows));
     console.log(`\npeers' stages (medians): skopeo copy ${median(peer.skopeo).toFixed(2)} s, umoci unpack ${median(peer.umoci).toFixed(2)} s, repo publish ${median(peer.publish).toFixed(2)} s`);
     const [syncK, archK, peerK, cliK, tsxK, libK, flatK, floorK, expK] = keys;
