@@ -48,6 +48,11 @@ const hostSchema = z
     dockerSocket: safeAbsPath.default('/var/run/docker.sock'),
     connectTimeoutMs: z.number().int().positive().default(10_000),
     keepAliveIntervalMs: z.number().int().positive().default(5_000),
+    /**
+     * A remote command with no output and no input for this long is stopped and fails (keep-alive
+     * catches a dead connection, not a command that hangs, e.g. `ls` on a hung /cvmfs mount).
+     */
+    commandIdleTimeoutMs: z.number().int().positive().default(600_000),
   })
   .strict()
   .refine((h) => h.hostKey !== undefined || h.knownHosts !== undefined, {

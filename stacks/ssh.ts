@@ -53,6 +53,8 @@ export class SshHost {
   constructor(
     readonly client: Client,
     readonly label: string,
+    /** Default for exec(): a command silent (no output, no input sent) this long is stopped (site file host.commandIdleTimeoutMs). */
+    readonly idleTimeoutMs = 600_000,
   ) {
     client.on('error', () => {});
     client.on('close', () => {
@@ -101,7 +103,7 @@ export class SshHost {
       let done = false;
       client.once('ready', () => {
         done = true;
-        resolve(new SshHost(client, label));
+        resolve(new SshHost(client, label, h.commandIdleTimeoutMs));
       });
       client.once('error', (err: Error & { level?: string; code?: string }) => {
         if (done) return;
@@ -134,9 +136,11 @@ export class SshHost {
   /**
    * Run a command; never throws for a non-zero exit (see run()). A stream stdin is piped only once
    * the channel is open, through stream.pipeline: a failing stdin closes the channel and fails the
-   * call (a plain .pipe would leave the command waiting for input for ever), and a timeout is an error.
+   * call (a plain .pipe would leave the command waiting for input for ever). `timeoutMs` bounds the
+   * whole command; `idleTimeoutMs` (default the host's) bounds the time without output or input
+   * sent, so a command that hangs fails instead of holding the deploy for ever. Either is an error.
    */
-  exec(cmd: string, opts: { stdin?: Buffer | string | Readable; timeoutMs?: number } = {}): Promise<ExecResult> {
+  exec(cmd: string, opts: { stdin?: Buffer | string | Readable; timeoutMs?: number; idleTimeoutMs?: number } = {}): Promise<ExecResult> {
     const stdin = opts.stdin;
     const dropStdin = () => {
       if (stdin !== undefined && typeof stdin !== 'string' && !Buffer.isBuffer(stdin)) stdin.destroy();
@@ -145,6 +149,7 @@ export class SshHost {
       dropStdin();
       return Promise.reject(new GridforgeError(`connection to ${this.label} was closed`, { where: this.label, hint: 'Run the command again; every step is idempotent.' }));
     }
+    const idleMs = opts.idleTimeoutMs ?? this.idleTimeoutMs;
     return new Promise((resolve, reject) => {
       const cb = (err: Error | undefined, ch: ClientChannel) => {
         if (err) {
@@ -154,24 +159,45 @@ export class SshHost {
         const out: Buffer[] = [];
         const errb: Buffer[] = [];
         let failure: string | null = null;
-        let timer: NodeJS.Timeout | undefined;
-        if (opts.timeoutMs) {
-          timer = setTimeout(() => {
-            failure = `timed out after ${opts.timeoutMs} ms`;
-            ch.close();
-          }, opts.timeoutMs);
-        }
+        let settled = false;
+        const fail = (why: string, hint?: string) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          clearTimeout(idle);
+          reject(new GridforgeError(`command on ${this.label} failed: ${why}`, { where: this.label, detail: `command: ${cmd}`, hint }));
+        };
+        // A command that overstays: the channel is asked to send SIGKILL and closed, and the call
+        // fails at once. sshd may ignore the signal (OpenSSH does for these sessions) and keeps the
+        // process until it ends by itself, so the error says it may still be there.
+        const stop = (why: string, hint?: string) => {
+          failure ??= why;
+          try {
+            ch.signal('KILL');
+          } catch { /* the channel is going anyway */ }
+          ch.close();
+          fail(why, hint);
+        };
+        const timer = opts.timeoutMs ? setTimeout(() => stop(`timed out after ${opts.timeoutMs} ms`), opts.timeoutMs) : undefined;
+        const idle = setTimeout(() => stop(`no output and no input for ${idleMs / 1000} s: stopped (the command hangs?)`, 'It may still be running on the host: look there for what it waits on (a hung mount such as /cvmfs, a lock, a prompt). If it is only slow, raise host.commandIdleTimeoutMs in the site file.'), idleMs);
+        const active = () => idle.refresh();
+        ch.on('data', active);
+        ch.stderr.on('data', active);
         ch.on('data', (d: Buffer) => out.push(d));
         ch.stderr.on('data', (d: Buffer) => errb.push(d));
         ch.on('close', (code: number | null) => {
-          if (timer) clearTimeout(timer);
-          if (failure) return reject(new GridforgeError(`command on ${this.label} failed: ${failure}`, { where: this.label, detail: `command: ${cmd}` }));
+          if (failure) return fail(failure);
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          clearTimeout(idle);
           resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errb).toString('utf8'), code: code ?? 255 });
         });
         if (stdin === undefined) ch.end();
         else if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) ch.end(stdin);
         else {
           // A command that exits before reading all its input is reported by its exit code, not as a failure here.
+          stdin.on('data', active);
           pipeline(stdin, ch, (e) => {
             if (e && !failure && (e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') failure = `cannot send its input: ${e.message}`;
           });

@@ -14,7 +14,7 @@ import http from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { DockerApi } from '../../../stacks/docker-api.ts';
 import { loadImage } from '../../../stacks/resources/image.ts';
 import { archiveImageInfo } from '../../../stacks/deploy-image.ts';
@@ -166,6 +166,29 @@ describe('image upload into a real dockerd', () => {
       const r = await ssh.exec('sha256sum', { stdin: createReadStream(archive) });
       expect(r.stdout.split(' ')[0]).toBe(archiveSha);
       await expect(ssh.exec('cat > /dev/null', { stdin: createReadStream(dir), timeoutMs: 60_000 })).rejects.toThrow(/cannot send its input: .*EISDIR/);
+    });
+
+    it('a remote command silent for host.commandIdleTimeoutMs is stopped and fails saying so; output or input sent keeps a long one going', async () => {
+      const doc = siteDoc(lan, host, archive, join(dir, 'vol')) as { host: Record<string, unknown> };
+      const quick = await SshHost.connect(parseSiteSpec({ ...doc, host: { ...doc.host, commandIdleTimeoutMs: 1500 } }));
+      try {
+        expect(quick.idleTimeoutMs).toBe(1500);
+        const t0 = Date.now();
+        const err = await quick.exec('sleep 30.25').catch((e: Error & { hint?: string }) => e);
+        expect(Date.now() - t0).toBeLessThan(10_000);
+        expect((err as Error).message).toMatch(/command on .* failed: no output and no input for 1\.5 s: stopped/);
+        expect((err as { hint?: string }).hint).toContain('host.commandIdleTimeoutMs');
+        // 3 s in all, never 1.5 s without output
+        const talk = await quick.exec('for i in 1 2 3 4 5 6; do echo $i; sleep 0.5; done');
+        expect(talk.stdout.split('\n').filter(Boolean)).toEqual(['1', '2', '3', '4', '5', '6']);
+        // 3 s in all of input trickling in, no output until the end
+        const slow = Readable.from((async function* () { for (let i = 0; i < 6; i++) { await sleep(500); yield Buffer.from(`${i}\n`); } })());
+        expect((await quick.exec('wc -l', { stdin: slow })).stdout.trim()).toBe('6');
+        // the connection is still usable after a stopped command
+        expect((await quick.exec('echo ok')).stdout.trim()).toBe('ok');
+      } finally {
+        quick.close();
+      }
     });
   });
 });
