@@ -147,12 +147,6 @@ export interface Inflater {
   stop(): void;
 }
 
-/**
- * A gzip decompressor fed by the caller (`tool`; default igzip, else pigz, else zlib), for data that arrives as a
- * stream, writing the plain bytes straight into `outFd` (a file the caller opened for writing and
- * keeps): the child process writes them itself, so they never pass through this process (the
- * caller reads the file behind it, images/registry/inflate-blob.ts).
- */
 export type GzipTool = 'igzip' | 'pigz' | 'zlib';
 
 /** The gzip decompressors this machine has, fastest first (zlib, in process, always). */
@@ -160,6 +154,12 @@ export function gzipTools(): GzipTool[] {
   return [...(hasIgzip() ? ['igzip' as const] : []), ...(hasPigz() ? ['pigz' as const] : []), 'zlib'];
 }
 
+/**
+ * A gzip decompressor fed by the caller (`tool`; default igzip, else pigz, else zlib), for data that
+ * arrives as a stream, writing the plain bytes straight into `outFd` (a file the caller opened for writing and
+ * keeps): the child process writes them itself, so they never pass through this process (the
+ * caller reads the file behind it, images/registry/inflate-blob.ts).
+ */
 export function gzipInflater(outFd: number, tool: GzipTool = gzipTools()[0]): Inflater {
   if (tool === 'zlib') {
     const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
@@ -168,14 +168,13 @@ export function gzipInflater(outFd: number, tool: GzipTool = gzipTools()[0]): In
     const done = new Promise<void>((res, rej) => { out.on('finish', res); out.on('error', rej); gunzip.on('error', rej); });
     return { input: gunzip, done, stop: () => { gunzip.unpipe(out); gunzip.destroy(); out.destroy(); } };
   }
-  const cmd = tool;
-  const child: ChildProcess = spawn(cmd, ['-dc'], { stdio: ['pipe', outFd, 'pipe'] });
+  const child: ChildProcess = spawn(tool, ['-dc'], { stdio: ['pipe', outFd, 'pipe'] });
   child.stdin!.on('error', () => { /* reported through the exit code */ });
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; });
   const done = new Promise<void>((res, rej) => {
     child.on('error', rej);
-    child.on('close', (code) => (code === 0 ? res() : rej(new Error(`${cmd} -dc failed (${code}): ${stderr.trim()}`))));
+    child.on('close', (code) => (code === 0 ? res() : rej(new Error(`${tool} -dc failed (${code}): ${stderr.trim()}`))));
   });
   return {
     input: child.stdin!,
