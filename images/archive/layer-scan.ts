@@ -18,7 +18,7 @@ import path from 'node:path';
 import { UsageError } from '../../base/errors.ts';
 import { decompressRange, detectCompression, type Compression, type Decompressed } from './compression.ts';
 import type { LayerBlob } from './image-source.ts';
-import { formatBytes, LAYER_SIZE_ENV, ENTRIES_ENV, MAX_TRAILING_BYTES, resolveScanLimits, type ScanLimits } from './limits.ts';
+import { formatBytes, layerTooLarge, ENTRIES_ENV, MAX_TRAILING_BYTES, resolveScanLimits, type ScanLimits } from './limits.ts';
 import { TarScanner } from './tar-scan.ts';
 import type { TarHeader } from './tar-format.ts';
 
@@ -86,12 +86,7 @@ export class LayerStreamScan {
     const start = this.total;
     this.hash.update(chunk);
     this.total += chunk.length;
-    if (this.total > this.maxBytes) {
-      throw new UsageError(`uncompressed layer is larger than the per-layer limit of ${formatBytes(this.maxBytes)} (${this.total} bytes read so far)`, {
-        where: this.label,
-        hint: `A small blob that expands this much is a decompression bomb; if the layer is genuine, raise the limit with --max-layer-size <size> (environment ${LAYER_SIZE_ENV}, e.g. 200G).`,
-      });
-    }
+    if (this.total > this.maxBytes) throw layerTooLarge(this.maxBytes, this.total, this.label);
     if (this.error) return 0;
     if (!this.scanner.ended) {
       try {

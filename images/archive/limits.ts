@@ -44,6 +44,14 @@ export function formatBytes(n: number): string {
   return `${n} bytes`;
 }
 
+/** A layer past the per-layer limit (`bytes` so far): the error every reader of layers raises. */
+export function layerTooLarge(max: number, bytes: number, where: string): UsageError {
+  return new UsageError(`uncompressed layer is larger than the per-layer limit of ${formatBytes(max)} (${bytes} bytes so far)`, {
+    where,
+    hint: `A small blob that expands this much is a decompression bomb; if the layer is genuine, raise the limit with --max-layer-size <size> (environment ${LAYER_SIZE_ENV}, e.g. 200G).`,
+  });
+}
+
 /** Options first, then the environment, then the defaults. */
 export function resolveScanLimits(opts: Partial<ScanLimits> = {}): ScanLimits {
   const env = (name: string) => (process.env[name] ? parseByteSize(process.env[name]!, name) : undefined);

@@ -17,7 +17,7 @@ import { GridforgeError, UsageError } from '../../base/errors.ts';
 import { openExclusive } from '../../base/safe-fs.ts';
 import { gzipInflater } from '../archive/compression.ts';
 import { LayerStreamScan, SPACE_CHECK_EVERY, SPACE_MARGIN, type Prescan } from '../archive/layer-scan.ts';
-import { formatBytes, LAYER_SIZE_ENV } from '../archive/limits.ts';
+import { layerTooLarge } from '../archive/limits.ts';
 import type { RegistryClient } from './client.ts';
 import type { Descriptor } from './manifest.ts';
 import { BlobCheck, requestBlob, withBlobRetries } from './blob.ts';
@@ -49,12 +49,7 @@ async function followInflated(file: string, fd: number, scan: LayerStreamScan, w
     while (!writer.abandoned) {
       const last = writer.ended; // sampled before the read: once the writer is done, a short read is the end
       const size = fs.fstatSync(fd).size;
-      if (size > limits.maxBytes) {
-        throw new UsageError(`uncompressed layer is larger than the per-layer limit of ${formatBytes(limits.maxBytes)} (${size} bytes so far)`, {
-          where,
-          hint: `A small blob that expands this much is a decompression bomb; if the layer is genuine, raise the limit with --max-layer-size <size> (environment ${LAYER_SIZE_ENV}, e.g. 200G).`,
-        });
-      }
+      if (size > limits.maxBytes) throw layerTooLarge(limits.maxBytes, size, where);
       if (size >= nextSpaceCheck) {
         nextSpaceCheck = size + SPACE_CHECK_EVERY;
         const st = fs.statfsSync(limits.spaceDir);
