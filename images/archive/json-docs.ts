@@ -4,9 +4,8 @@
  * image config. Bad JSON or a wrong shape is a UsageError naming the member or blob and the key,
  * never a raw SyntaxError or TypeError. A document read through a digest must hash to it.
  */
-import crypto from 'node:crypto';
 import { UsageError } from '../../base/errors.ts';
-import type { ImageConfig } from './image-source.ts';
+import { sha256, type ImageConfig } from './image-source.ts';
 
 const REEXPORT = 'The image input is corrupted or was not written by docker save / an OCI tool; export it again.';
 
@@ -93,16 +92,12 @@ export function checkConfig(v: unknown, where: string): ImageConfig {
   return v as ImageConfig;
 }
 
-export function sha256Of(buf: Buffer): string {
-  return `sha256:${crypto.createHash('sha256').update(buf).digest('hex')}`;
-}
-
 /** A blob read through its digest (and size, when the descriptor gives one) must match both. */
 export function checkBlob(buf: Buffer, digest: string, size: number | undefined, where: string): void {
   if (size !== undefined && buf.length !== size) {
     throw new UsageError(`blob is ${buf.length} bytes but its descriptor says ${size}`, { where, hint: 'The blob was altered or swapped; re-export the image from a trusted source.' });
   }
-  const got = sha256Of(buf);
+  const got = sha256(buf);
   if (got !== digest) throw new UsageError(`blob content hashes to ${got}, not to its digest ${digest}`, { where, hint: 'The blob was altered or swapped; re-export the image from a trusted source.' });
 }
 

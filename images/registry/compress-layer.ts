@@ -10,9 +10,9 @@ import path from 'node:path';
 import { GridforgeError } from '../../base/errors.ts';
 import { readBoundedFile } from '../../base/safe-fs.ts';
 import { gzipFile } from '../archive/compression.ts';
+import { sha256 } from '../archive/image-source.ts';
 import { MAX_INDEX_JSON, MAX_MANIFEST_JSON } from '../archive/limits.ts';
 import type { Descriptor } from './manifest.ts';
-import crypto from 'node:crypto';
 
 const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar';
 const blobFile = (dir: string, digest: string) => path.join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
@@ -32,7 +32,7 @@ export async function gzipLayoutLayer(dir: string): Promise<{ layerDigest: strin
   fs.rmSync(blobFile(dir, plain.digest));
   manifest.layers[0] = { ...plain, mediaType: `${OCI_LAYER}+gzip`, digest: gz.digest, size: gz.size };
   const bytes = Buffer.from(JSON.stringify(manifest));
-  const digest = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
+  const digest = sha256(bytes);
   fs.writeFileSync(blobFile(dir, digest), bytes);
   fs.rmSync(blobFile(dir, md.digest));
   index.manifests[0] = { ...md, digest, size: bytes.length };

@@ -5,8 +5,8 @@
  * index / manifest list, the manifest of the requested platform fetched by its digest. Docker
  * schema 1 and other media types are refused by name.
  */
-import crypto from 'node:crypto';
 import { GridforgeError, UsageError } from '../../base/errors.ts';
+import { sha256 } from '../archive/image-source.ts';
 import { MAX_CONFIG_JSON, MAX_MANIFEST_JSON } from '../archive/limits.ts';
 import type { RegistryClient } from './client.ts';
 import { formatPlatform, matchesPlatform, type Platform } from './platform.ts';
@@ -42,7 +42,6 @@ export interface ResolvedImage {
   index?: FetchedManifest;
 }
 
-const sha256 = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
 
 export async function fetchManifest(client: RegistryClient, reference: string, where: string): Promise<FetchedManifest> {
   const res = await client.request(client.path('manifests', reference), { method: 'GET', headers: { Accept: ACCEPT } }, `manifest ${reference}`);

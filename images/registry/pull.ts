@@ -11,12 +11,11 @@ import path from 'node:path';
 import { removeOnInterrupt } from '../../base/cleanup.ts';
 import { UsageError } from '../../base/errors.ts';
 import { noProgress, type Progress } from '../../base/progress.ts';
-import { MAX_CONFIG_JSON } from '../archive/limits.ts';
+import { sha256 } from '../archive/image-source.ts';
+import type { Prescan } from '../archive/layer-scan.ts';
+import { MAX_CONFIG_JSON, resolveScanLimits } from '../archive/limits.ts';
 import { downloadBlob } from './blob.ts';
 import { downloadInflated } from './inflate-blob.ts';
-import { resolveScanLimits } from '../archive/limits.ts';
-import type { Prescan } from '../archive/layer-scan.ts';
-import crypto from 'node:crypto';
 import { RegistryClient } from './client.ts';
 import { MT_OCI_INDEX, resolveImage, type Descriptor } from './manifest.ts';
 import { formatPlatform, parsePlatform } from './platform.ts';
@@ -136,7 +135,7 @@ export async function pullToLayout(source: string, opts: PullOptions = {}): Prom
     if (plainOf.size > 0) {
       const doc = { ...manifest.doc, layers: layers.map((l) => (plainOf.has(l.digest) ? { ...l, mediaType: PLAIN_OF[l.mediaType!], ...plainOf.get(l.digest)! } : l)) };
       const bytes = Buffer.from(JSON.stringify(doc));
-      layoutManifest = { digest: `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`, bytes };
+      layoutManifest = { digest: sha256(bytes), bytes };
       fs.writeFileSync(blobPath(dir, layoutManifest.digest), bytes);
       for (const d of plainOf.keys()) fs.rmSync(blobPath(dir, d), { force: true });
     }
